@@ -1,0 +1,74 @@
+#![doc = include_str!("../README.md")]
+// Library code returns typed errors; only proven invariants may panic (with a comment).
+#![warn(clippy::unwrap_used)]
+
+mod build;
+mod config;
+mod error;
+mod fields;
+mod json;
+mod logger;
+mod macros;
+mod memory;
+mod options;
+mod output;
+mod span_fields;
+mod trace;
+
+use std::sync::OnceLock;
+
+use gochat_core::Context;
+
+pub use config::{Config, FileOutput, Format, Output, Rotation};
+pub use error::Error;
+pub use logger::Logger;
+pub use memory::MemoryWriter;
+pub use options::Options;
+pub use span_fields::current_trace_id;
+pub use trace::{MAX_TRACE_ID_LEN, TRACE_ID_FIELD, is_valid_trace_id, new_trace_id, request_span};
+pub use tracing::Level;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use tracing;
+}
+
+static GLOBAL: OnceLock<Logger> = OnceLock::new();
+
+/// Builds a logger with its own subscriber, not installed globally.
+///
+/// Lines logged through the returned [`Logger`] (its methods, the crate's macros, or
+/// `tracing` macros inside [`Logger::in_scope`]) go to its output. Use it to embed a logger
+/// in a component or a test; a service calls [`init`] once instead. It starts no background
+/// task on `ctx`; a file output's writer thread stops with [`Logger::flush_and_close`] or when
+/// the last clone is dropped.
+///
+/// # Errors
+/// [`Error::Config`] naming a bad field, or [`Error::Output`] when the log directory cannot
+/// be used.
+pub fn new(_ctx: &Context, config: Config, opts: Options) -> Result<Logger, Error> {
+    build::build(config, opts, false).map(|(_, logger)| logger)
+}
+
+/// Builds a logger and installs it as the process-wide subscriber, so every `tracing` event
+/// (and every `log` record of dependencies) goes through it. Call once, early in `main`;
+/// keep the returned logger and call [`Logger::flush_and_close`] last at shutdown so a file
+/// output is flushed.
+///
+/// # Errors
+/// As [`new`], and [`Error::AlreadyInitialized`] when a global subscriber exists.
+pub fn init(config: Config, opts: Options) -> Result<Logger, Error> {
+    let (dispatch, logger) = build::build(config, opts, true)?;
+    tracing::dispatcher::set_global_default(dispatch).map_err(|_| Error::AlreadyInitialized)?;
+    // Route `log` records (rdkafka, some drivers) into tracing. If another `log` logger is
+    // already installed, leave it be: tracing events still reach us.
+    let _ = tracing_log::LogTracer::init();
+    let _ = GLOBAL.set(logger.clone());
+    Ok(logger)
+}
+
+/// The logger installed by [`init`], or else [`Logger::current`]: what a component uses
+/// when no logger is injected through its options.
+pub fn global() -> Logger {
+    GLOBAL.get().cloned().unwrap_or_else(Logger::current)
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+// Library code returns typed errors; only proven invariants may panic (with a comment).
+#![warn(clippy::unwrap_used)]
+
+mod context;
+mod env;
+mod error;
+mod lifecycle;
+
+pub use context::{Context, ShutdownTimeout};
+pub use env::{Env, ParseEnvError};
+pub use error::{ConfigError, ErrorKind, KitError};
+pub use lifecycle::{BoxFuture, Health, HealthReport, HealthStatus, Lifecycle, check_all};
