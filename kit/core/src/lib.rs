@@ -6,8 +6,10 @@ mod context;
 mod env;
 mod error;
 mod lifecycle;
+mod secret;
 
 pub use context::{Context, ShutdownTimeout};
 pub use env::{Env, ParseEnvError};
 pub use error::{ConfigError, ErrorKind, KitError};
 pub use lifecycle::{BoxFuture, Health, HealthReport, HealthStatus, Lifecycle, check_all};
+pub use secret::Secret;

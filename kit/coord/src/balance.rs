@@ -1,0 +1,41 @@
+//! A tonic channel balanced over a service's instances, following the registry.
+
+use tonic::transport::{Channel, Endpoint, channel::Change};
+
+use crate::{Error, Registry, RegistryEvent};
+
+impl Registry {
+    /// A tonic [`Channel`] that spreads calls over the instances of `service` and follows the
+    /// registry: instances are added and removed as they come and go.
+    ///
+    /// Instances are reached at `http://{addr}`. Calls fail with `Unavailable` while the
+    /// service has no instance.
+    ///
+    /// # Errors
+    /// An invalid service name, or a closed provider.
+    pub fn balanced_channel(&self, service: &str) -> Result<Channel, Error> {
+        let mut events = self.watch(service)?;
+        let (channel, changes) = Channel::balance_channel::<String>(64);
+        let log = self.shared.log.clone();
+        self.shared.ctx.spawn(async move {
+            while let Some(event) = events.next().await {
+                let change = match event {
+                    RegistryEvent::Added(instance) | RegistryEvent::Updated(instance) => {
+                        match Endpoint::from_shared(format!("http://{}", instance.addr)) {
+                            Ok(endpoint) => Change::Insert(instance.id, endpoint),
+                            Err(e) => {
+                                gochat_clog::warn!(log, addr = instance.addr, error = %e, "skipping an instance with a bad address");
+                                continue;
+                            }
+                        }
+                    }
+                    RegistryEvent::Removed { id } => Change::Remove(id),
+                };
+                if changes.send(change).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(channel)
+    }
+}

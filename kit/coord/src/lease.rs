@@ -1,0 +1,162 @@
+//! Keeping a lease alive, and how its holder learns it is gone.
+//!
+//! A lease is believed held only until `last successful keep-alive sent + TTL`: past that
+//! instant the server may have expired it and handed what it protected (a lock, an instance
+//! id) to someone else, so the holder must stop relying on it — even while the server is
+//! unreachable and nothing has said "expired" yet.
+
+use std::time::Duration;
+
+use gochat_core::Context;
+use tokio::{
+    sync::watch,
+    task::JoinHandle,
+    time::{Instant, sleep, sleep_until, timeout},
+};
+
+use crate::backend::{Backend, LeaseId};
+
+/// What the holder of a lease knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Held until at least this instant.
+    Held { valid_until: Instant },
+    /// Expired, revoked by someone else, or not renewed in time.
+    Lost,
+    /// Given up by its holder.
+    Released,
+}
+
+/// Why [`keep`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The context was cancelled; the lease was revoked.
+    Cancelled,
+    /// The lease is gone.
+    Lost,
+}
+
+/// Renews `lease` every third of its TTL until `ctx` is cancelled (then revokes it) or it is
+/// lost, publishing its status.
+pub(crate) async fn keep(
+    backend: &dyn Backend,
+    lease: LeaseId,
+    ttl: Duration,
+    granted_at: Instant,
+    ctx: &Context,
+    status: &watch::Sender<Status>,
+) -> Outcome {
+    let mut valid_until = granted_at + ttl;
+    status.send_replace(Status::Held { valid_until });
+    let period = (ttl / 3).max(Duration::from_millis(100));
+    let mut next = granted_at + period;
+    loop {
+        tokio::select! {
+            () = ctx.cancelled() => {
+                // Best effort: an unreachable server expires the lease by itself.
+                let _ = timeout(ttl, backend.revoke(lease)).await;
+                status.send_replace(Status::Released);
+                return Outcome::Cancelled;
+            }
+            () = sleep_until(next) => {}
+        }
+        let sent = Instant::now();
+        match timeout(period, backend.keep_alive(lease)).await {
+            Ok(Ok(true)) => {
+                valid_until = sent + ttl;
+                status.send_replace(Status::Held { valid_until });
+                next = sent + period;
+            }
+            Ok(Ok(false)) => {
+                status.send_replace(Status::Lost);
+                return Outcome::Lost;
+            }
+            Ok(Err(_)) | Err(_) => {
+                if Instant::now() >= valid_until {
+                    status.send_replace(Status::Lost);
+                    return Outcome::Lost;
+                }
+                // Retry soon: the server may be back before the lease runs out.
+                next = Instant::now() + Duration::from_millis(200).min(period);
+            }
+        }
+    }
+}
+
+/// A lease held in the background by a task on a child context: the shared core of lock
+/// guards and instance ids.
+#[derive(Debug)]
+pub(crate) struct Held {
+    ctx: Context,
+    status: watch::Receiver<Status>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Held {
+    pub(crate) fn new(ctx: Context, status: watch::Receiver<Status>, task: JoinHandle<()>) -> Self {
+        Self {
+            ctx,
+            status,
+            task: Some(task),
+        }
+    }
+
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(*self.status.borrow(), Status::Held { valid_until } if Instant::now() < valid_until)
+    }
+
+    /// Completes when the lease is no longer held.
+    pub(crate) async fn lost(&self) {
+        let mut status = self.status.clone();
+        loop {
+            let current = *status.borrow_and_update();
+            let Status::Held { valid_until } = current else {
+                return;
+            };
+            tokio::select! {
+                changed = status.changed() => if changed.is_err() { return },
+                () = sleep_until(valid_until) => {
+                    if matches!(*status.borrow(), Status::Held { valid_until: v } if v <= Instant::now()) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Revokes the lease and waits until that is done.
+    pub(crate) async fn release(mut self) {
+        self.ctx.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // The keeper task sees the cancellation and revokes the lease; the provider's
+        // `close` waits for it.
+        self.ctx.cancel();
+    }
+}
+
+/// Exponential backoff for reconnect loops: 100 ms doubling to 5 s.
+#[derive(Debug)]
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self(Duration::from_millis(100))
+    }
+
+    pub(crate) async fn wait(&mut self, ctx: &Context) -> bool {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        ctx.run_until_cancelled(sleep(delay)).await.is_some()
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.0 = Duration::from_millis(100);
+    }
+}

@@ -1,0 +1,177 @@
+#![doc = include_str!("../README.md")]
+// Library code returns typed errors; only proven invariants may panic (with a comment).
+#![warn(clippy::unwrap_used)]
+
+mod backend;
+mod balance;
+mod center;
+mod config;
+mod error;
+mod ids;
+mod keys;
+mod lease;
+mod lock;
+mod options;
+mod registry;
+mod stream;
+mod watch;
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use gochat_clog::Logger;
+use gochat_core::{BoxFuture, Context, Health, Lifecycle};
+
+pub use center::{ConfigCenter, ConfigEvent, ConfigScope, Watched};
+pub use config::{Backend, Config, EtcdConfig, MemoryConfig, TlsConfig};
+pub use error::Error;
+pub use ids::{INSTANCE_ID_TTL, InstanceId};
+pub use lock::{LockGuard, Locks};
+pub use options::Options;
+pub use registry::{Instance, Registration, Registry, RegistryEvent};
+pub use stream::WatchStream;
+
+use backend::{etcd::EtcdBackend, memory::MemoryStore};
+use keys::Keys;
+
+/// How long `close` waits for leases to be revoked and watches to stop.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Builds a coord Provider on the configured backend.
+///
+/// Background work (lease keep-alives, watches) runs on a child of `ctx`: cancelling `ctx`
+/// stops it, as does [`Coord::close`].
+///
+/// # Errors
+/// [`Error::Config`] naming a bad field; [`Error::Unavailable`] or [`Error::Timeout`] when
+/// etcd does not answer within the dial timeout.
+pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Coord, Error> {
+    config.validate()?;
+    let log = opts
+        .logger
+        .unwrap_or_else(gochat_clog::global)
+        .namespace("coord");
+    let backend: Arc<dyn backend::Backend> = match &config.backend {
+        Backend::Memory(memory) => MemoryStore::named(&memory.name),
+        Backend::Etcd(etcd) => Arc::new(EtcdBackend::connect(etcd).await?),
+    };
+    gochat_clog::info!(log, backend = backend.name(), root = config.root, env = %config.env, "coord ready");
+    Ok(Coord {
+        shared: Arc::new(Shared {
+            backend,
+            ctx: ctx.child(),
+            keys: Keys::new(&config.root, config.env.as_str()),
+            log,
+            closed: AtomicBool::new(false),
+        }),
+    })
+}
+
+/// The coord Provider: a cheap `Clone` handle on one backend connection.
+#[derive(Clone)]
+pub struct Coord {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn backend::Backend>,
+    pub(crate) ctx: Context,
+    pub(crate) keys: Keys,
+    pub(crate) log: Logger,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) || self.ctx.is_cancelled() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coord")
+            .field("backend", &self.backend.name())
+            .field("keys", &self.keys)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Coord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl Coord {
+    /// Service registry and discovery.
+    pub fn registry(&self) -> Registry {
+        Registry {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The config centre.
+    pub fn config(&self) -> ConfigCenter {
+        ConfigCenter {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Distributed locks.
+    pub fn lock(&self) -> Locks {
+        Locks {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// `"memory"` or `"etcd"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.shared.backend.name()
+    }
+
+    /// Whether the backend answers now.
+    pub async fn health(&self) -> Health {
+        if self.shared.check_open().is_err() {
+            return Health::down("closed");
+        }
+        match self.shared.backend.health().await {
+            Ok(()) => Health::up(),
+            Err(e) => Health::down(e.to_string()),
+        }
+    }
+
+    /// Deregisters every instance, releases every lock and id, stops every watch, and waits
+    /// (up to 5 s) for that to reach the backend. Later calls fail with [`Error::Closed`].
+    /// Idempotent.
+    pub async fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        if let Err(e) = self.shared.ctx.shutdown(CLOSE_GRACE).await {
+            gochat_clog::warn!(self.shared.log, error = %e, "coord closed with work still running");
+        }
+    }
+}
+
+impl Lifecycle for Coord {
+    fn name(&self) -> &str {
+        "coord"
+    }
+
+    fn health(&self) -> BoxFuture<'_, Health> {
+        Box::pin(Coord::health(self))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Coord::close(self))
+    }
+}
