@@ -118,6 +118,13 @@ impl Default for EtcdConfig {
     }
 }
 
+impl MemoryConfig {
+    /// A store shared by providers of this name in this process.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
 impl EtcdConfig {
     /// Timeouts tuned to the environment, local endpoint.
     pub fn for_env(env: Env) -> Self {

@@ -50,8 +50,10 @@
 
 mod engine;
 mod fixture;
+mod proxy;
 mod suite;
 
 pub use engine::{Engine, Requirement, endpoint, probe};
 pub use fixture::{Fixture, run_id};
+pub use proxy::TcpProxy;
 pub use suite::{block_on, run_case};
