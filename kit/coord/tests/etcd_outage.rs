@@ -37,6 +37,29 @@ async fn provider(fx: &Fixture, endpoints: &str) -> Coord {
         .unwrap()
 }
 
+/// Two providers on one etcd: `direct`, and `cut_off` behind a proxy the test cuts.
+struct Setup {
+    endpoints: String,
+    proxy: TcpProxy,
+    direct: Coord,
+    cut_off: Coord,
+}
+
+async fn setup(case: &'static str) -> Option<Setup> {
+    let endpoints = endpoint(Engine::Etcd).await?;
+    let fx = Fixture::new(case, "etcd");
+    let upstream = endpoints.split(',').next()?.trim_start_matches("http://");
+    let proxy = TcpProxy::start(upstream).await.unwrap();
+    let direct = provider(&fx, &endpoints).await;
+    let cut_off = provider(&fx, &format!("http://{}", proxy.addr())).await;
+    Some(Setup {
+        endpoints,
+        proxy,
+        direct,
+        cut_off,
+    })
+}
+
 async fn next<T>(stream: &mut WatchStream<T>) -> T {
     timeout(PATIENCE, stream.next())
         .await
@@ -47,19 +70,16 @@ async fn next<T>(stream: &mut WatchStream<T>) -> T {
 #[test]
 fn registrations_and_watches_recover_after_etcd_is_cut() {
     block_on(async {
-        let Some(endpoints) = endpoint(Engine::Etcd).await else {
+        let logs = logs();
+        let Some(Setup {
+            endpoints,
+            proxy,
+            direct,
+            cut_off,
+        }) = setup("etcd_outage_recovery").await
+        else {
             return;
         };
-        let logs = logs();
-        let fx = Fixture::new("etcd_outage_recovery", "etcd");
-        let upstream = endpoints
-            .split(',')
-            .next()
-            .unwrap()
-            .trim_start_matches("http://");
-        let proxy = TcpProxy::start(upstream).await.unwrap();
-        let direct = provider(&fx, &endpoints).await;
-        let cut_off = provider(&fx, &format!("http://{}", proxy.addr())).await;
 
         let mut seen_by_direct = direct.registry().watch("svc").unwrap();
         let registration = cut_off
@@ -144,18 +164,15 @@ fn registrations_and_watches_recover_after_etcd_is_cut() {
 #[test]
 fn a_lock_whose_lease_runs_out_is_reported_lost() {
     block_on(async {
-        let Some(endpoints) = endpoint(Engine::Etcd).await else {
+        let Some(Setup {
+            proxy,
+            direct,
+            cut_off,
+            ..
+        }) = setup("etcd_outage_lock").await
+        else {
             return;
         };
-        let fx = Fixture::new("etcd_outage_lock", "etcd");
-        let upstream = endpoints
-            .split(',')
-            .next()
-            .unwrap()
-            .trim_start_matches("http://");
-        let proxy = TcpProxy::start(upstream).await.unwrap();
-        let direct = provider(&fx, &endpoints).await;
-        let cut_off = provider(&fx, &format!("http://{}", proxy.addr())).await;
 
         let guard = cut_off
             .lock()
