@@ -8,8 +8,9 @@ impl Registry {
     /// A tonic [`Channel`] that spreads calls over the instances of `service` and follows the
     /// registry: instances are added and removed as they come and go.
     ///
-    /// Instances are reached at `http://{addr}`. Calls fail with `Unavailable` while the
-    /// service has no instance.
+    /// Instances are reached at `http://{addr}`. While the service has no instance, calls wait
+    /// for one (tonic's balancer holds them until an endpoint is ready): bound calls with a
+    /// timeout, as every remote call should be.
     ///
     /// # Errors
     /// An invalid service name, or a closed provider.
