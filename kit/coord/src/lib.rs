@@ -175,3 +175,35 @@ impl Lifecycle for Coord {
         Box::pin(Coord::close(self))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use gochat_core::{Context, Env};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_a_watch_stops_its_background_tasks() {
+        let mut config = Config::for_env(Env::Development);
+        config.backend = Backend::Memory(MemoryConfig::named("unit-dropped-watch"));
+        let coord = new(&Context::new(), config, Options::default())
+            .await
+            .unwrap();
+        let before = coord.shared.ctx.task_count();
+        let watch = coord.registry().watch("quiet").unwrap();
+        assert!(
+            coord.shared.ctx.task_count() > before,
+            "a watch runs in the background"
+        );
+        drop(watch);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while coord.shared.ctx.task_count() > before {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the tasks of a dropped watch stop although nothing changed");
+    }
+}

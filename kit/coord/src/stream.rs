@@ -45,7 +45,12 @@ where
 {
     let (tx, out) = mpsc::channel(64);
     ctx.spawn(async move {
-        while let Some(item) = rx.recv().await {
+        loop {
+            let item = tokio::select! {
+                item = rx.recv() => item,
+                () = tx.closed() => return,
+            };
+            let Some(item) = item else { return };
             if let Some(mapped) = f(item)
                 && tx.send(mapped).await.is_err()
             {

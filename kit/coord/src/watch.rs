@@ -34,7 +34,15 @@ pub(crate) fn watch_prefix(shared: &Arc<Shared>, prefix: String) -> mpsc::Receiv
     let ctx = shared.ctx.clone();
     shared.ctx.spawn(async move {
         let shared = task_shared;
-        let _ = ctx.run_until_cancelled(run(&shared, &prefix, &tx)).await;
+        // Stop as soon as the receiver is dropped, even on a prefix where nothing changes.
+        let _ = ctx
+            .run_until_cancelled(async {
+                tokio::select! {
+                    () = run(&shared, &prefix, &tx) => {}
+                    () = tx.closed() => {}
+                }
+            })
+            .await;
     });
     rx
 }
