@@ -12,6 +12,9 @@ pub enum Engine {
     Redis,
     /// etcd 3.4+ (coord, uid).
     Etcd,
+    /// A second etcd with TLS (client certificates) and password auth; its certificates are in
+    /// `GOCHAT_TEST_ETCD_TLS_DIR`.
+    EtcdTls,
     /// A Kafka-protocol broker (mq).
     Kafka,
     /// PostgreSQL 15 (db).
@@ -35,6 +38,7 @@ impl Engine {
         match self {
             Self::Redis => "redis",
             Self::Etcd => "etcd",
+            Self::EtcdTls => "etcd-tls",
             Self::Kafka => "kafka",
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
@@ -47,6 +51,7 @@ impl Engine {
         match self {
             Self::Redis => "GOCHAT_TEST_REDIS_URL",
             Self::Etcd => "GOCHAT_TEST_ETCD_ENDPOINTS",
+            Self::EtcdTls => "GOCHAT_TEST_ETCD_TLS_ENDPOINTS",
             Self::Kafka => "GOCHAT_TEST_KAFKA_BROKERS",
             Self::Postgres => "GOCHAT_TEST_POSTGRES_URL",
             Self::Mysql => "GOCHAT_TEST_MYSQL_URL",
@@ -68,7 +73,9 @@ impl FromStr for Engine {
             .into_iter()
             .find(|e| e.name() == s.trim().to_ascii_lowercase())
             .ok_or_else(|| {
-                format!("unknown engine {s:?}; known: redis, etcd, kafka, postgres, mysql")
+                format!(
+                    "unknown engine {s:?}; known: redis, etcd, etcd-tls, kafka, postgres, mysql"
+                )
             })
     }
 }
