@@ -429,6 +429,87 @@ async fn close_releases_everything_and_refuses_work(cluster: Cluster, _fx: Fixtu
     p2.close().await;
 }
 
+/// A process holding an instance id dies: the id frees once its lease expires.
+async fn a_crashed_holders_id_frees_after_the_ttl(cluster: Cluster, _fx: Fixture) {
+    let observer = cluster.provider().await;
+    let config = cluster.config.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let coord = gochat_coord::new(&Context::new(), config, Options::default())
+                .await
+                .unwrap();
+            std::mem::forget(coord.instance_ids("crashy", 1).await.unwrap());
+        });
+        runtime.shutdown_background();
+    })
+    .join()
+    .unwrap();
+
+    let taken = observer.instance_ids("crashy", 1).await.unwrap_err();
+    assert!(
+        matches!(taken, Error::NoFreeId { .. }),
+        "held by the crashed process: {taken}"
+    );
+    let freed = timeout(PATIENCE, async {
+        loop {
+            match observer.instance_ids("crashy", 1).await {
+                Ok(id) => return id,
+                Err(Error::NoFreeId { .. }) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("the id frees after INSTANCE_ID_TTL");
+    assert_eq!(freed.id(), 0);
+    observer.close().await;
+}
+
+/// Cancelling the context a provider was built with stops its work and releases its leases.
+async fn cancelling_the_context_releases_registrations(cluster: Cluster, _fx: Fixture) {
+    let observer = cluster.provider().await;
+    let ctx = Context::new();
+    let coord = gochat_coord::new(&ctx, cluster.config.clone(), Options::default())
+        .await
+        .unwrap();
+    let _registration = coord
+        .registry()
+        .register(
+            Instance::new("cancelled", "i", "h:1"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        observer
+            .registry()
+            .discover("cancelled")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    ctx.shutdown(PATIENCE).await.unwrap();
+    assert!(
+        observer
+            .registry()
+            .discover("cancelled")
+            .await
+            .unwrap()
+            .is_empty(),
+        "revoked at once, not after 30 s"
+    );
+    assert!(matches!(
+        coord.registry().discover("cancelled").await,
+        Err(Error::Closed)
+    ));
+    observer.close().await;
+}
+
 async fn bad_arguments_are_errors(cluster: Cluster, _fx: Fixture) {
     let coord = cluster.provider().await;
     let zero = coord.lock().acquire("x", Duration::ZERO).await.unwrap_err();
@@ -464,6 +545,8 @@ behaviour_suite! {
         a_dropped_guard_releases_the_lock,
         concurrent_allocators_get_unique_ids_reused_after_release,
         close_releases_everything_and_refuses_work,
+        a_crashed_holders_id_frees_after_the_ttl,
+        cancelling_the_context_releases_registrations,
         bad_arguments_are_errors,
     ],
 }
