@@ -18,7 +18,9 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use crate::{Coord, Error, backend::Created, lease::Held, lock::hold_lease};
+use gochat_core::Held;
+
+use crate::{Coord, Error, backend::Created, lock::hold_lease};
 
 /// How long an instance id outlives a crashed holder.
 pub const INSTANCE_ID_TTL: Duration = Duration::from_secs(10);

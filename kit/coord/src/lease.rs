@@ -7,25 +7,13 @@
 
 use std::time::Duration;
 
-use gochat_core::Context;
+use gochat_core::{Context, HeldStatus as Status};
 use tokio::{
     sync::watch,
-    task::JoinHandle,
     time::{Instant, sleep, sleep_until, timeout},
 };
 
 use crate::backend::{Backend, LeaseId};
-
-/// What the holder of a lease knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    /// Held until at least this instant.
-    Held { valid_until: Instant },
-    /// Expired, revoked by someone else, or not renewed in time.
-    Lost,
-    /// Given up by its holder.
-    Released,
-}
 
 /// Why [`keep`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,64 +68,6 @@ pub(crate) async fn keep(
                 next = Instant::now() + Duration::from_millis(200).min(period);
             }
         }
-    }
-}
-
-/// A lease held in the background by a task on a child context: the shared core of lock
-/// guards and instance ids.
-#[derive(Debug)]
-pub(crate) struct Held {
-    ctx: Context,
-    status: watch::Receiver<Status>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Held {
-    pub(crate) fn new(ctx: Context, status: watch::Receiver<Status>, task: JoinHandle<()>) -> Self {
-        Self {
-            ctx,
-            status,
-            task: Some(task),
-        }
-    }
-
-    pub(crate) fn is_held(&self) -> bool {
-        matches!(*self.status.borrow(), Status::Held { valid_until } if Instant::now() < valid_until)
-    }
-
-    /// Completes when the lease is no longer held.
-    pub(crate) async fn lost(&self) {
-        let mut status = self.status.clone();
-        loop {
-            let current = *status.borrow_and_update();
-            let Status::Held { valid_until } = current else {
-                return;
-            };
-            tokio::select! {
-                changed = status.changed() => if changed.is_err() { return },
-                () = sleep_until(valid_until) => {
-                    if matches!(*status.borrow(), Status::Held { valid_until: v } if v <= Instant::now()) {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Revokes the lease and waits until that is done.
-    pub(crate) async fn release(mut self) {
-        self.ctx.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        // The keeper task sees the cancellation and revokes the lease; the provider's
-        // `close` waits for it.
-        self.ctx.cancel();
     }
 }
 

@@ -19,12 +19,13 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
+use gochat_core::{Held, HeldStatus as Status};
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
     Error, Shared,
     backend::{Created, Event, LeaseId},
-    lease::{self, Held, Status},
+    lease,
 };
 
 /// Locks: `coord.lock()`.

@@ -28,13 +28,14 @@ use std::{
     time::Duration,
 };
 
+use gochat_core::{Held, HeldStatus as Status};
 use serde::{Deserialize, Serialize};
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
     Error, Shared, WatchStream,
     keys::segment,
-    lease::{self, Backoff, Held, Outcome, Status},
+    lease::{self, Backoff, Outcome},
     stream::map_stream,
     watch::{Change, watch_prefix},
 };

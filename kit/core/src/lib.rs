@@ -5,11 +5,13 @@
 mod context;
 mod env;
 mod error;
+mod held;
 mod lifecycle;
 mod secret;
 
 pub use context::{Context, ShutdownTimeout};
 pub use env::{Env, ParseEnvError};
 pub use error::{ConfigError, ErrorKind, KitError};
+pub use held::{Held, HeldStatus};
 pub use lifecycle::{BoxFuture, Health, HealthReport, HealthStatus, Lifecycle, check_all};
 pub use secret::Secret;

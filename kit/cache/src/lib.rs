@@ -1,0 +1,250 @@
+#![doc = include_str!("../README.md")]
+// Library code returns typed errors; only proven invariants may panic (with a comment).
+#![warn(clippy::unwrap_used)]
+
+mod aside;
+mod backend;
+mod command;
+mod config;
+mod error;
+mod hashes;
+mod keys;
+mod lock;
+mod pipeline;
+mod sets;
+mod strings;
+mod zsets;
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use gochat_clog::Logger;
+use gochat_core::{BoxFuture, Context, Health, Lifecycle};
+
+pub use aside::CacheStats;
+pub use command::Reply;
+pub use config::{Backend, Config, MemoryConfig, RedisConfig};
+pub use error::Error;
+pub use hashes::Hashes;
+pub use keys::{Keys, Ttl};
+pub use lock::{LockGuard, Locks};
+pub use pipeline::Pipeline;
+pub use sets::Sets;
+pub use strings::Strings;
+pub use zsets::ZSets;
+
+use backend::{memory::MemoryStore, redis::RedisBackend};
+use command::Command;
+
+/// Injected dependencies.
+#[derive(Debug, Default, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    logger: Option<Logger>,
+}
+
+impl Options {
+    /// The logger (namespace `cache` is added). Default: the global logger.
+    #[must_use]
+    pub fn logger(mut self, logger: Logger) -> Self {
+        self.logger = Some(logger);
+        self
+    }
+}
+
+/// Builds a cache Provider on the configured backend.
+///
+/// # Errors
+/// [`Error::Config`] naming a bad field; [`Error::Unavailable`] when Redis does not answer.
+pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Cache, Error> {
+    config.validate()?;
+    let log = opts
+        .logger
+        .unwrap_or_else(gochat_clog::global)
+        .namespace("cache");
+    let backend: Arc<dyn backend::Backend> = match &config.backend {
+        Backend::Memory(memory) => MemoryStore::named(&memory.name),
+        Backend::Redis(redis) => Arc::new(RedisBackend::connect(redis).await?),
+    };
+    gochat_clog::info!(
+        log,
+        backend = backend.name(),
+        prefix = config.key_prefix,
+        "cache ready"
+    );
+    Ok(Cache {
+        shared: Arc::new(Shared {
+            backend,
+            prefix: config.key_prefix,
+            ttl_jitter: config.ttl_jitter,
+            negative_ttl: config.negative_ttl,
+            log,
+            ctx: ctx.child(),
+            closed: AtomicBool::new(false),
+            stats: aside::Counters::default(),
+            flights: Mutex::new(HashMap::new()),
+        }),
+    })
+}
+
+/// The cache Provider: a cheap `Clone` handle.
+#[derive(Clone)]
+pub struct Cache {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    backend: Arc<dyn backend::Backend>,
+    prefix: String,
+    ttl_jitter: f64,
+    negative_ttl: Duration,
+    log: Logger,
+    ctx: Context,
+    closed: AtomicBool,
+    stats: aside::Counters,
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.shared.backend.name())
+            .field("prefix", &self.shared.prefix)
+            .finish()
+    }
+}
+
+impl Cache {
+    /// String values.
+    pub fn string(&self) -> Strings<'_> {
+        Strings { cache: self }
+    }
+
+    /// Key operations (delete, exists, expire, TTL).
+    pub fn keys(&self) -> Keys<'_> {
+        Keys { cache: self }
+    }
+
+    /// Hashes.
+    pub fn hash(&self) -> Hashes<'_> {
+        Hashes { cache: self }
+    }
+
+    /// Sets.
+    pub fn set(&self) -> Sets<'_> {
+        Sets { cache: self }
+    }
+
+    /// Sorted sets.
+    pub fn zset(&self) -> ZSets<'_> {
+        ZSets { cache: self }
+    }
+
+    /// Distributed locks with a watchdog.
+    pub fn lock(&self) -> Locks<'_> {
+        Locks { cache: self }
+    }
+
+    /// Several commands in one round trip.
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline::new(self)
+    }
+
+    /// Runs a Lua script (Redis only): `keys` get the prefix, `args` are passed as they are.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] on the in-process backend; script errors from Redis.
+    pub async fn eval(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<Reply, Error> {
+        self.one(Command::Eval {
+            script: script.to_owned(),
+            keys: keys.iter().map(|k| self.key(k)).collect(),
+            args: args.iter().map(|a| a.to_vec()).collect(),
+        })
+        .await
+    }
+
+    /// `"memory"` or `"redis"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.shared.backend.name()
+    }
+
+    /// Whether the backend answers.
+    pub async fn health(&self) -> Health {
+        match self.one(Command::Ping).await {
+            Ok(_) => Health::up(),
+            Err(e) => Health::down(e.to_string()),
+        }
+    }
+
+    /// Releases every lock held through this provider, stops watchdogs, closes connections.
+    /// Later calls fail with [`Error::Closed`]. Idempotent.
+    pub async fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.shared.ctx.shutdown(Duration::from_secs(5)).await {
+            gochat_clog::warn!(self.shared.log, error = %e, "cache closed with work still running");
+        }
+        self.shared.backend.close().await;
+    }
+
+    pub(crate) fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.shared.prefix)
+    }
+
+    /// Runs one command.
+    pub(crate) async fn one(&self, command: Command) -> Result<Reply, Error> {
+        let mut replies = self.exec(vec![command]).await?;
+        replies.pop().unwrap_or(Ok(Reply::Nil))
+    }
+
+    /// Runs one command even after `close` began: what watchdogs use to release locks.
+    pub(crate) async fn backend_one(&self, command: Command) -> Result<Reply, Error> {
+        let mut replies = self.shared.backend.exec(vec![command]).await?;
+        replies.pop().unwrap_or(Ok(Reply::Nil))
+    }
+
+    /// Runs several commands in one round trip.
+    pub(crate) async fn exec(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Result<Reply, Error>>, Error> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.shared.backend.exec(commands).await
+    }
+}
+
+impl Lifecycle for Cache {
+    fn name(&self) -> &str {
+        "cache"
+    }
+
+    fn health(&self) -> BoxFuture<'_, Health> {
+        Box::pin(Cache::health(self))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Cache::close(self))
+    }
+}
+
+/// Pairs from a flat `[member, score, member, score, …]` reply.
+pub(crate) fn scored(reply: Reply) -> Vec<(Vec<u8>, f64)> {
+    let items = reply.into_array();
+    items
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [member, score] => Some((member.clone().into_bytes()?, score.as_float()?)),
+            _ => None,
+        })
+        .collect()
+}
