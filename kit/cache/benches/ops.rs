@@ -28,13 +28,18 @@ struct Clients {
 
 fn clients(rt: &Runtime, url: &str) -> Clients {
     rt.block_on(async {
+        let redis = RedisConfig::with_url(Env::Production, url);
+        // The raw client gets the same settings the kit applies (per-command timeout
+        // included), so the ratio measures the kit's own layer, not a missing timer.
         let fred = Builder::from_config(FredConfig::from_url(url).expect("a Redis URL"))
+            .with_performance_config(|p| p.default_command_timeout = redis.command_timeout)
+            .with_connection_config(|c| c.connection_timeout = redis.connect_timeout)
             .build_pool(POOL)
             .expect("a fred pool");
         fred.init().await.expect("Redis answers");
         let mut config = Config::for_env(Env::Production);
         config.key_prefix = "bench:".to_owned();
-        let mut redis = RedisConfig::with_url(Env::Production, url);
+        let mut redis = redis;
         redis.pool_size = POOL;
         config.backend = Backend::Redis(Box::new(redis));
         let kit = gochat_cache::new(&Context::new(), config.clone(), Default::default())
@@ -157,6 +162,24 @@ fn main() {
             kit_set / fred_set
         );
     }
+    // Diagnosis: raw fred through its untyped `custom` path, which the kit uses.
+    let f = c.fred.clone();
+    let custom_get = rate(&rt, 2.0, IN_FLIGHT, move || {
+        let f = f.clone();
+        async move {
+            let cmd = fred::types::CustomCommand::new_static(
+                "GET",
+                fred::types::ClusterHash::FirstKey,
+                false,
+            );
+            black_box(
+                f.custom::<fred::types::Value, _>(cmd, vec!["bench:k"])
+                    .await
+                    .expect("get"),
+            );
+        }
+    });
+    println!("64 in flight: GET raw fred through `custom` {custom_get:.0}/s");
     let m = c.memory.clone();
     let memory_get = rate(&rt, 2.0, 1, move || {
         let m = m.clone();
