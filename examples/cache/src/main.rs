@@ -49,10 +49,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(String::from_utf8)
     );
     println!("user:1 has {} fields", cache.hash().hlen("user:1").await?);
-    println!(
-        "latest message: {:?}",
-        cache.zset().zrevrange("room:1:recent", 0, 0).await?
-    );
+    for (member, score) in cache.zset().zrevrange("room:1:recent", 0, 0).await? {
+        println!(
+            "latest message: {} (score {score})",
+            String::from_utf8_lossy(&member)
+        );
+    }
 
     // A lock whose TTL (300 ms) is shorter than the work: the watchdog keeps it.
     let guard = cache

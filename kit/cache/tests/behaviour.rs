@@ -335,10 +335,10 @@ async fn the_watchdog_keeps_a_lock_past_its_ttl_while_held(cluster: Cluster, _fx
     let (p1, p2) = (cluster.provider().await, cluster.provider().await);
     let guard = p1
         .lock()
-        .acquire("long-job", Duration::from_millis(300))
+        .acquire("long-job", Duration::from_millis(1_500))
         .await
         .unwrap();
-    sleep(Duration::from_millis(1_000)).await; // more than three TTLs
+    sleep(Duration::from_secs(4)).await; // more than two TTLs; renewals every 500 ms
     assert!(guard.is_held());
     assert!(
         p2.lock()

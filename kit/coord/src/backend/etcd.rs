@@ -72,7 +72,8 @@ fn map_error(what: &str, error: etcd_client::Error) -> Error {
     use tonic::Code;
     match error {
         E::GRpcStatus(status) => match status.code() {
-            Code::Unavailable | Code::Unknown | Code::Aborted => {
+            // Cancelled: the request died with its connection (a refused TLS handshake, a reset).
+            Code::Unavailable | Code::Unknown | Code::Aborted | Code::Cancelled => {
                 Error::Unavailable(format!("{what}: {}", status.message()))
             }
             Code::DeadlineExceeded => Error::Timeout(format!("{what}: {}", status.message())),
