@@ -40,7 +40,7 @@ pub use sets::Sets;
 pub use strings::Strings;
 pub use zsets::ZSets;
 
-use backend::{memory::MemoryStore, redis::RedisBackend};
+use backend::{Store, memory::MemoryStore, redis::RedisBackend};
 use command::Command;
 
 /// Injected dependencies.
@@ -69,9 +69,9 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Cache, 
         .logger
         .unwrap_or_else(gochat_clog::global)
         .namespace("cache");
-    let backend: Arc<dyn backend::Backend> = match &config.backend {
-        Backend::Memory(memory) => MemoryStore::named(&memory.name),
-        Backend::Redis(redis) => Arc::new(RedisBackend::connect(redis).await?),
+    let backend = match &config.backend {
+        Backend::Memory(memory) => Store::Memory(MemoryStore::named(&memory.name)),
+        Backend::Redis(redis) => Store::Redis(RedisBackend::connect(redis).await?),
     };
     gochat_clog::info!(
         log,
@@ -101,7 +101,7 @@ pub struct Cache {
 }
 
 struct Shared {
-    backend: Arc<dyn backend::Backend>,
+    backend: Store,
     prefix: String,
     ttl_jitter: f64,
     negative_ttl: Duration,
@@ -201,14 +201,15 @@ impl Cache {
 
     /// Runs one command.
     pub(crate) async fn one(&self, command: Command) -> Result<Reply, Error> {
-        let mut replies = self.exec(vec![command]).await?;
-        replies.pop().unwrap_or(Ok(Reply::Nil))
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.shared.backend.one(command).await
     }
 
     /// Runs one command even after `close` began: what watchdogs use to release locks.
     pub(crate) async fn backend_one(&self, command: Command) -> Result<Reply, Error> {
-        let mut replies = self.shared.backend.exec(vec![command]).await?;
-        replies.pop().unwrap_or(Ok(Reply::Nil))
+        self.shared.backend.one(command).await
     }
 
     /// Runs several commands in one round trip.

@@ -8,10 +8,8 @@ use std::{
     time::Duration,
 };
 
-use gochat_core::BoxFuture;
 use tokio::time::Instant;
 
-use super::Backend;
 use crate::{
     command::{Command, Reply, SetWhen},
     error::{Error, Result},
@@ -122,23 +120,18 @@ impl MemoryStore {
     }
 }
 
-impl Backend for MemoryStore {
-    fn name(&self) -> &'static str {
-        "memory"
+impl MemoryStore {
+    pub(crate) fn one(&self, command: Command) -> Result<Reply> {
+        apply(&mut self.lock(), command, Instant::now())
     }
 
-    fn exec(&self, commands: Vec<Command>) -> BoxFuture<'_, Result<Vec<Result<Reply>>>> {
+    pub(crate) fn exec(&self, commands: Vec<Command>) -> Vec<Result<Reply>> {
         let now = Instant::now();
         let mut entries = self.lock();
-        let replies = commands
+        commands
             .into_iter()
             .map(|c| apply(&mut entries, c, now))
-            .collect();
-        Box::pin(async move { Ok(replies) })
-    }
-
-    fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+            .collect()
     }
 }
 
@@ -537,41 +530,30 @@ mod tests {
 mod ttl_tests {
     use super::*;
 
-    fn set(key: &str, ttl: Duration) -> Command {
-        Command::Set {
-            key: key.to_owned(),
-            value: b"v".to_vec(),
-            ttl: Some(ttl),
-            when: SetWhen::Always,
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn ttls_are_exact_under_paused_time() {
         let store = MemoryStore::named("unit-exact-ttl");
-        store
-            .exec(vec![set("k", Duration::from_secs(5))])
-            .await
-            .unwrap();
+        let ttl = Some(Duration::from_secs(5));
+        let set = Command::Set {
+            key: "k".to_owned(),
+            value: b"v".to_vec(),
+            ttl,
+            when: SetWhen::Always,
+        };
+        store.one(set).unwrap();
         tokio::time::advance(Duration::from_millis(4_999)).await;
-        let get = || Command::Get("k".to_owned());
         assert_eq!(
-            store.exec(vec![get()]).await.unwrap()[0].as_ref().unwrap(),
-            &Reply::Bytes(b"v".to_vec())
+            store.one(Command::Get("k".to_owned())).unwrap(),
+            Reply::Bytes(b"v".to_vec())
         );
         assert_eq!(
-            store
-                .exec(vec![Command::PTtl("k".to_owned())])
-                .await
-                .unwrap()[0]
-                .as_ref()
-                .unwrap(),
-            &Reply::Int(1)
+            store.one(Command::PTtl("k".to_owned())).unwrap(),
+            Reply::Int(1)
         );
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(
-            store.exec(vec![get()]).await.unwrap()[0].as_ref().unwrap(),
-            &Reply::Nil,
+            store.one(Command::Get("k".to_owned())).unwrap(),
+            Reply::Nil,
             "gone at exactly 5 s"
         );
     }

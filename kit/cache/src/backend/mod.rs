@@ -1,20 +1,50 @@
-//! What a backend does: execute commands, in order.
+//! The two backends, dispatched by an enum rather than a trait object: the hot path then
+//! allocates no boxed future per call (fred's command futures are large).
 
 pub(crate) mod memory;
 pub(crate) mod redis;
 
-use gochat_core::BoxFuture;
+use std::sync::Arc;
 
 use crate::{
     command::{Command, Reply},
     error::Result,
 };
 
-pub(crate) trait Backend: Send + Sync + 'static {
+pub(crate) enum Store {
+    Memory(Arc<memory::MemoryStore>),
+    Redis(redis::RedisBackend),
+}
+
+impl Store {
     /// `"memory"` or `"redis"`.
-    fn name(&self) -> &'static str;
-    /// Executes the commands in order; one result per command.
-    fn exec(&self, commands: Vec<Command>) -> BoxFuture<'_, Result<Vec<Result<Reply>>>>;
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            Self::Redis(_) => "redis",
+        }
+    }
+
+    /// Runs one command.
+    pub(crate) async fn one(&self, command: Command) -> Result<Reply> {
+        match self {
+            Self::Memory(store) => store.one(command),
+            Self::Redis(redis) => redis.one(command).await,
+        }
+    }
+
+    /// Runs the commands in order, in one round trip; one result per command.
+    pub(crate) async fn exec(&self, commands: Vec<Command>) -> Result<Vec<Result<Reply>>> {
+        match self {
+            Self::Memory(store) => Ok(store.exec(commands)),
+            Self::Redis(redis) => redis.exec(commands).await,
+        }
+    }
+
     /// Closes connections.
-    fn close(&self) -> BoxFuture<'_, ()>;
+    pub(crate) async fn close(&self) {
+        if let Self::Redis(redis) = self {
+            redis.close().await;
+        }
+    }
 }

@@ -11,9 +11,7 @@ use fred::{
         ClusterHash, CustomCommand, Expiration, SetOptions, Value, config::Config as FredConfig,
     },
 };
-use gochat_core::BoxFuture;
 
-use super::Backend;
 use crate::{
     command::{Command, Reply, SetWhen},
     config::{RedisConfig, redact_url},
@@ -59,8 +57,7 @@ impl RedisBackend {
             ))
         })?;
         let backend = Self { pool };
-        let ping = backend.exec(vec![Command::Ping]).await?;
-        ping.into_iter().next().unwrap_or(Ok(Reply::Nil))?;
+        backend.one(Command::Ping).await?;
         Ok(backend)
     }
 }
@@ -291,7 +288,20 @@ impl RedisBackend {
     /// Runs one command. The hot commands go through fred's typed interface: its untyped
     /// `custom` path measured at about two thirds of the typed one under load (see
     /// docs/benchmarks.md). Everything else goes through `custom`.
-    async fn one(&self, command: Command) -> Result<Value, FredError> {
+    pub(crate) async fn one(&self, command: Command) -> Result<Reply> {
+        // Only for the error message; most calls never need it.
+        let key = || command.key().to_owned();
+        let error_key = match &command {
+            Command::Ping => String::new(),
+            _ => key(),
+        };
+        self.typed(command)
+            .await
+            .map(reply)
+            .map_err(|e| with_key(map_error(&e), &error_key))
+    }
+
+    async fn typed(&self, command: Command) -> Result<Value, FredError> {
         let pool = &self.pool;
         match command {
             Command::Get(key) => pool.get(key).await,
@@ -323,42 +333,27 @@ impl RedisBackend {
     }
 }
 
-impl Backend for RedisBackend {
-    fn name(&self) -> &'static str {
-        "redis"
+impl RedisBackend {
+    /// Several commands in one fred pipeline; one result per command.
+    pub(crate) async fn exec(&self, commands: Vec<Command>) -> Result<Vec<Result<Reply>>> {
+        let keys: Vec<String> = commands.iter().map(|c| c.key().to_owned()).collect();
+        let pipeline = self.pool.next().pipeline();
+        for command in commands {
+            let (name, args) = encode(command);
+            pipeline
+                .custom::<(), Value>(custom(name), args)
+                .await
+                .map_err(|e| map_error(&e))?;
+        }
+        let results = pipeline.try_all::<Value>().await;
+        Ok(results
+            .into_iter()
+            .zip(keys)
+            .map(|(r, key)| r.map(reply).map_err(|e| with_key(map_error(&e), &key)))
+            .collect())
     }
 
-    fn exec(&self, commands: Vec<Command>) -> BoxFuture<'_, Result<Vec<Result<Reply>>>> {
-        Box::pin(async move {
-            if commands.len() == 1 {
-                let command = commands.into_iter().next().unwrap_or(Command::Ping);
-                let key = command.key().to_owned();
-                let result = self.one(command).await;
-                return Ok(vec![
-                    result.map(reply).map_err(|e| with_key(map_error(&e), &key)),
-                ]);
-            }
-            let keys: Vec<String> = commands.iter().map(|c| c.key().to_owned()).collect();
-            let pipeline = self.pool.next().pipeline();
-            for command in commands {
-                let (name, args) = encode(command);
-                pipeline
-                    .custom::<(), Value>(custom(name), args)
-                    .await
-                    .map_err(|e| map_error(&e))?;
-            }
-            let results = pipeline.try_all::<Value>().await;
-            Ok(results
-                .into_iter()
-                .zip(keys)
-                .map(|(r, key)| r.map(reply).map_err(|e| with_key(map_error(&e), &key)))
-                .collect())
-        })
-    }
-
-    fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let _ = self.pool.quit().await;
-        })
+    pub(crate) async fn close(&self) {
+        let _ = self.pool.quit().await;
     }
 }
