@@ -180,6 +180,42 @@ fn main() {
         }
     });
     println!("64 in flight: GET raw fred through `custom` {custom_get:.0}/s");
+    // Diagnosis: raw fred SET with the argument types the kit uses (owned key, bytes value,
+    // the reply kept as a value), against raw fred SET with a borrowed string.
+    let (mut plain, mut typed_like_kit) = (0f64, 0f64);
+    for _ in 0..3 {
+        let f = c.fred.clone();
+        plain = plain.max(rate(&rt, 2.0, IN_FLIGHT, move || {
+            let f = f.clone();
+            async move {
+                f.set::<(), _, _>("bench:s", "value", None, None, false)
+                    .await
+                    .expect("set");
+            }
+        }));
+        let f = c.fred.clone();
+        typed_like_kit = typed_like_kit.max(rate(&rt, 2.0, IN_FLIGHT, move || {
+            let f = f.clone();
+            async move {
+                let value = fred::types::Value::Bytes(b"value".to_vec().into());
+                black_box(
+                    f.set::<fred::types::Value, _, _>(
+                        "bench:s".to_owned(),
+                        value,
+                        None,
+                        None,
+                        false,
+                    )
+                    .await
+                    .expect("set"),
+                );
+            }
+        }));
+    }
+    println!(
+        "64 in flight: SET raw fred, str value {plain:.0}/s; bytes value and Value reply {typed_like_kit:.0}/s; ratio {:.3}",
+        typed_like_kit / plain
+    );
     let m = c.memory.clone();
     let memory_get = rate(&rt, 2.0, 1, move || {
         let m = m.clone();
