@@ -127,13 +127,19 @@ pub(crate) enum Command {
         keys: Vec<String>,
         args: Vec<Vec<u8>>,
     },
+    ScriptLoad(String),
+    EvalSha {
+        sha: String,
+        keys: Vec<String>,
+        args: Vec<Vec<u8>>,
+    },
 }
 
 impl Command {
     /// The (first) key the command is about, for routing and error messages.
     pub(crate) fn key(&self) -> &str {
         match self {
-            Self::Ping => "",
+            Self::Ping | Self::ScriptLoad(_) => "",
             Self::Get(key)
             | Self::Exists(key)
             | Self::PTtl(key)
@@ -142,9 +148,10 @@ impl Command {
             | Self::SMembers(key)
             | Self::SCard(key)
             | Self::ZCard(key) => key,
-            Self::MGet(keys) | Self::Del(keys) | Self::Eval { keys, .. } => {
-                keys.first().map_or("", String::as_str)
-            }
+            Self::MGet(keys)
+            | Self::Del(keys)
+            | Self::Eval { keys, .. }
+            | Self::EvalSha { keys, .. } => keys.first().map_or("", String::as_str),
             Self::MSet(pairs) => pairs.first().map_or("", |(k, _)| k.as_str()),
             Self::Set { key, .. }
             | Self::GetSet { key, .. }

@@ -170,6 +170,32 @@ impl Cache {
         .await
     }
 
+    /// Loads a Lua script into Redis's script cache; returns its SHA1 for [`Cache::evalsha`].
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] on the in-process backend; script errors from Redis.
+    pub async fn script_load(&self, script: &str) -> Result<String, Error> {
+        let reply = self.one(Command::ScriptLoad(script.to_owned())).await?;
+        reply
+            .into_bytes()
+            .map(|sha| String::from_utf8_lossy(&sha).into_owned())
+            .ok_or_else(|| Error::Backend("SCRIPT LOAD returned no SHA".to_owned()))
+    }
+
+    /// Runs a script loaded with [`Cache::script_load`] by its SHA1 (keys get the prefix).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] on the in-process backend; `NOSCRIPT` (as a backend error) when
+    /// the server no longer has the script — load it again.
+    pub async fn evalsha(&self, sha: &str, keys: &[&str], args: &[&[u8]]) -> Result<Reply, Error> {
+        self.one(Command::EvalSha {
+            sha: sha.to_owned(),
+            keys: keys.iter().map(|k| self.key(k)).collect(),
+            args: args.iter().map(|a| a.to_vec()).collect(),
+        })
+        .await
+    }
+
     /// `"memory"` or `"redis"`.
     pub fn backend_name(&self) -> &'static str {
         self.shared.backend.name()

@@ -185,6 +185,44 @@ impl ConfigScope {
         }))
     }
 
+    /// Changes to one value, typed: like [`ConfigScope::watch`], only for `name`.
+    ///
+    /// # Errors
+    /// An invalid name, or a closed provider.
+    pub fn watch_name<T>(&self, name: &str) -> Result<WatchStream<ConfigEvent<T>>, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.key(name)?;
+        self.shared.check_open()?;
+        let rx = watch_prefix(&self.shared, self.prefix.clone());
+        let prefix_len = self.prefix.len();
+        let wanted = name.to_owned();
+        Ok(map_stream(&self.shared.ctx, rx, move |change| {
+            let key = match &change {
+                Change::Put { key, .. } | Change::Delete { key } => key,
+            };
+            if key[prefix_len..] != wanted {
+                return None;
+            }
+            Some(match change {
+                Change::Put { key, value, .. } => match decode(&key, &value) {
+                    Ok(value) => ConfigEvent::Set {
+                        name: wanted.clone(),
+                        value,
+                    },
+                    Err(e) => ConfigEvent::Invalid {
+                        name: wanted.clone(),
+                        reason: e.to_string(),
+                    },
+                },
+                Change::Delete { .. } => ConfigEvent::Deleted {
+                    name: wanted.clone(),
+                },
+            })
+        }))
+    }
+
     /// A hot-reloaded value: starts as the stored value (or `default` when unset), follows
     /// every update that decodes and passes `validate`, falls back to `default` when the value
     /// is deleted, and keeps the current value (logging why) when an update is bad.

@@ -501,7 +501,7 @@ fn apply(entries: &mut HashMap<String, Entry>, command: Command, now: Instant) -
             }
             _ => Reply::Int(0),
         },
-        Command::Eval { .. } => {
+        Command::Eval { .. } | Command::EvalSha { .. } | Command::ScriptLoad(_) => {
             return Err(Error::Unsupported {
                 backend: "memory",
                 what: "Lua scripts",

@@ -258,24 +258,29 @@ fn encode(command: Command) -> (&'static str, Vec<Value>) {
                 ms(ttl),
             ],
         ),
-        Command::Eval { script, keys, args } => {
-            let mut values = vec![
-                text(script),
-                Value::Integer(i64::try_from(keys.len()).unwrap_or(0)),
-            ];
-            values.extend(keys.into_iter().map(text));
-            values.extend(args.into_iter().map(bytes));
-            ("EVAL", values)
-        }
+        Command::Eval { script, keys, args } => ("EVAL", script_args(script, keys, args)),
+        Command::EvalSha { sha, keys, args } => ("EVALSHA", script_args(sha, keys, args)),
+        Command::ScriptLoad(script) => ("SCRIPT", vec![text("LOAD".into()), text(script)]),
     }
 }
 
+fn script_args(script: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Vec<Value> {
+    let mut values = vec![
+        text(script),
+        Value::Integer(i64::try_from(keys.len()).unwrap_or(0)),
+    ];
+    values.extend(keys.into_iter().map(text));
+    values.extend(args.into_iter().map(bytes));
+    values
+}
+
 fn custom(name: &'static str) -> CustomCommand {
-    // EVAL routes by its first key (the third argument); everything else by the first argument.
-    let hash = if name == "EVAL" {
-        ClusterHash::Offset(2)
-    } else {
-        ClusterHash::FirstKey
+    // EVAL and EVALSHA route by their first key (the third argument), SCRIPT LOAD anywhere,
+    // everything else by the first argument.
+    let hash = match name {
+        "EVAL" | "EVALSHA" => ClusterHash::Offset(2),
+        "SCRIPT" => ClusterHash::Random,
+        _ => ClusterHash::FirstKey,
     };
     CustomCommand::new_static(name, hash, false)
 }
