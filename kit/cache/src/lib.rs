@@ -222,7 +222,11 @@ impl Cache {
     }
 
     pub(crate) fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.shared.prefix)
+        // One exact-size allocation; `format!` costs more on this hot path.
+        let mut full = String::with_capacity(self.shared.prefix.len() + key.len());
+        full.push_str(&self.shared.prefix);
+        full.push_str(key);
+        full
     }
 
     /// Runs one command.
