@@ -7,6 +7,7 @@ mod env;
 mod error;
 mod held;
 mod lifecycle;
+mod named;
 mod secret;
 
 pub use context::{Context, ShutdownTimeout};
@@ -14,4 +15,5 @@ pub use env::{Env, ParseEnvError};
 pub use error::{ConfigError, ErrorKind, KitError};
 pub use held::{Held, HeldStatus};
 pub use lifecycle::{BoxFuture, Health, HealthReport, HealthStatus, Lifecycle, check_all};
+pub use named::NamedStores;
 pub use secret::Secret;

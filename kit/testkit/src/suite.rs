@@ -13,6 +13,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         .worker_threads(2)
         .enable_all()
         .build()
+        // Test support: failing to make a runtime (no threads left) must fail the test loudly.
         .expect("building a tokio runtime for the test")
         .block_on(fut)
 }

@@ -3,11 +3,12 @@
 
 use std::{
     cmp::Ordering,
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
+use gochat_core::NamedStores;
 use tokio::time::Instant;
 
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
 /// How often expired keys are purged (they are also dropped whenever touched).
 const PURGE_EVERY: Duration = Duration::from_secs(1);
 
-static STORES: Mutex<BTreeMap<String, Weak<MemoryStore>>> = Mutex::new(BTreeMap::new());
+static STORES: NamedStores<MemoryStore> = NamedStores::new();
 
 pub(crate) struct MemoryStore {
     entries: Mutex<HashMap<String, Entry>>,
@@ -91,28 +92,15 @@ impl MemoryStore {
     /// The store of this name, created (with its purge task) if none is alive. Must be called
     /// inside a tokio runtime.
     pub(crate) fn named(name: &str) -> Arc<Self> {
-        let mut stores = STORES.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(store) = stores.get(name).and_then(Weak::upgrade) {
-            return store;
-        }
-        let store = Arc::new(Self {
+        let make = || Self {
             entries: Mutex::new(HashMap::new()),
-        });
-        stores.retain(|_, weak| weak.strong_count() > 0);
-        stores.insert(name.to_owned(), Arc::downgrade(&store));
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PURGE_EVERY);
-            loop {
-                tick.tick().await;
-                let Some(store) = weak.upgrade() else { break };
-                let now = Instant::now();
-                store
-                    .lock()
-                    .retain(|_, e| e.expires.is_none_or(|at| at > now));
-            }
-        });
-        store
+        };
+        STORES.get_or_create(name, make, PURGE_EVERY, |store| {
+            let now = Instant::now();
+            store
+                .lock()
+                .retain(|_, e| e.expires.is_none_or(|at| at > now));
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {

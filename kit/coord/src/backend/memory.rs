@@ -3,12 +3,12 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
 use futures_util::StreamExt;
-use gochat_core::BoxFuture;
+use gochat_core::{BoxFuture, NamedStores};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
@@ -22,7 +22,7 @@ const HISTORY: usize = 10_000;
 const REAP_EVERY: Duration = Duration::from_millis(100);
 
 /// Stores by name, so providers with the same memory name in one process share state.
-static STORES: Mutex<BTreeMap<String, Weak<MemoryStore>>> = Mutex::new(BTreeMap::new());
+static STORES: NamedStores<MemoryStore> = NamedStores::new();
 
 pub(crate) struct MemoryStore {
     state: Mutex<State>,
@@ -61,28 +61,15 @@ impl MemoryStore {
     /// The store of this name, created (with its lease reaper) if none is alive.
     /// Must be called inside a tokio runtime.
     pub(crate) fn named(name: &str) -> Arc<Self> {
-        let mut stores = STORES.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(store) = stores.get(name).and_then(Weak::upgrade) {
-            return store;
-        }
-        let store = Arc::new(Self {
+        let make = || Self {
             state: Mutex::new(State {
                 next_lease: 1,
                 ..State::default()
             }),
-        });
-        stores.retain(|_, weak| weak.strong_count() > 0);
-        stores.insert(name.to_owned(), Arc::downgrade(&store));
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REAP_EVERY);
-            loop {
-                tick.tick().await;
-                let Some(store) = weak.upgrade() else { break };
-                store.lock().expire(Instant::now());
-            }
-        });
-        store
+        };
+        STORES.get_or_create(name, make, REAP_EVERY, |store| {
+            store.lock().expire(Instant::now());
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
