@@ -47,7 +47,18 @@ static GLOBAL: OnceLock<Logger> = OnceLock::new();
 /// [`Error::Config`] naming a bad field, or [`Error::Output`] when the log directory cannot
 /// be used.
 pub fn new(_ctx: &Context, config: Config, opts: Options) -> Result<Logger, Error> {
+    keep_interest_global();
     build::build(config, opts, false).map(|(_, logger)| logger)
+}
+
+/// While exactly one subscriber is registered, tracing-core decides whether a callsite is
+/// wanted by asking only the *current thread's* default subscriber. A callsite first reached
+/// on a thread outside this logger's scope (another task, another test) would then be
+/// disabled for good, and this logger would silently lose its spans and trace ids. A second,
+/// never-used registered subscriber makes tracing-core ask every registered subscriber.
+fn keep_interest_global() {
+    static SECOND: OnceLock<tracing::Dispatch> = OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
 }
 
 /// Builds a logger and installs it as the process-wide subscriber, so every `tracing` event

@@ -1,0 +1,496 @@
+//! Static configuration: which broker, how the producer sends, how consumers handle failures.
+//!
+//! ```
+//! use gochat_mq::{Acks, Backend, Compression, Config};
+//! use gochat_core::Env;
+//!
+//! let config: Config = serde_json::from_str(r#"{
+//!     "backend": {"kafka": {"brokers": ["10.0.0.7:9092"], "acks": "all", "compression": "lz4",
+//!                           "properties": {"security.protocol": "sasl_ssl",
+//!                                          "sasl.password": "s3cret"}}},
+//!     "consumer": {"max_retries": 5, "retry_backoff": "200ms"}
+//! }"#).unwrap();
+//! config.validate().unwrap();
+//! assert!(!format!("{config:?}").contains("s3cret"), "secrets stay out of Debug");
+//!
+//! let Backend::Kafka(prod) = Config::for_env(Env::Production).backend else { unreachable!() };
+//! assert_eq!((prod.acks, prod.idempotence, prod.compression), (Acks::All, true, Compression::Lz4));
+//! ```
+
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+use gochat_core::{ConfigError, Env};
+use serde::{Deserialize, Serialize};
+
+/// How an mq Provider is built.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The broker. Default: in-process in development, Kafka in production.
+    pub backend: Backend,
+    /// How consumers handle, retry and commit. Each consumer may override it.
+    pub consumer: ConsumerConfig,
+}
+
+/// Where messages live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Backend {
+    /// In-process topics, partitions and consumer groups (standalone mode).
+    Memory(MemoryConfig),
+    /// A Kafka-protocol broker, through librdkafka.
+    Kafka(Box<KafkaConfig>),
+}
+
+/// The in-process broker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MemoryConfig {
+    /// Providers in one process with the same name share one broker. Default: `default`.
+    pub name: String,
+    /// Partitions of a topic created on first use. Default: 4.
+    pub partitions: u32,
+    /// Records kept per partition; older ones are dropped, as Kafka's retention would.
+    /// Default: 100,000.
+    pub retention: usize,
+}
+
+/// Delivery guarantee asked of the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Acks {
+    /// Fire and forget (`acks=0`).
+    #[serde(rename = "0")]
+    None,
+    /// The partition leader has it (`acks=1`).
+    #[serde(rename = "1")]
+    Leader,
+    /// Every in-sync replica has it (`acks=all`).
+    #[serde(rename = "all")]
+    All,
+}
+
+/// Batch compression. Only the codecs built into librdkafka without extra C libraries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Compression {
+    /// None.
+    None,
+    /// LZ4.
+    Lz4,
+    /// Snappy.
+    Snappy,
+}
+
+/// The Kafka backend. Every field is applied to librdkafka.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port`. Default: `127.0.0.1:9092`.
+    pub brokers: Vec<String>,
+    /// Reported to the broker. Default: `gochat`.
+    pub client_id: String,
+    /// Default: `1` (development), `all` (production).
+    pub acks: Acks,
+    /// Exactly-once per partition from the producer (no duplicates on retry). Needs
+    /// `acks=all`. Default: false (development), true (production).
+    pub idempotence: bool,
+    /// Default: none (development), lz4 (production).
+    pub compression: Compression,
+    /// How long the producer waits to fill a batch. Default: 5 ms.
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    /// Largest batch in bytes. Default: 1 MiB.
+    pub batch_size: usize,
+    /// How long a send may take, retries included, before it fails. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// A consumer silent this long is out of its group. Default: 10 s (development), 30 s
+    /// (production).
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Bound on metadata and topic administration requests. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Replicas of each topic [`Admin`](crate::Admin) creates. Default: 1 (development), 3
+    /// (production).
+    pub replication_factor: u16,
+    /// How often consumer lag is refreshed. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub stats_interval: Duration,
+    /// Other librdkafka properties, passed through: `security.protocol`, `sasl.*`, `ssl.*`.
+    /// Values of names containing `password`, `secret` or `key` are hidden from `Debug`.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// How a consumer handles messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// Partitions handled at the same time (each partition in order). Default: 8.
+    pub concurrency: usize,
+    /// Retries of a failed handler before the message is dead-lettered. Default: 3.
+    pub max_retries: u32,
+    /// First retry delay; doubles per retry. Default: 100 ms.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// Largest retry delay. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff_max: Duration,
+    /// Dead letters of topic `t` go to `t` + this. Default: `.dlq`.
+    pub dead_letter_suffix: String,
+    /// How often handled offsets are committed; also on rebalance and shutdown. Default: 1 s.
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Messages fetched ahead per partition; a full partition is paused. Default: 256.
+    pub buffer: usize,
+    /// Where a group without a committed offset starts. Default: earliest.
+    pub start: Start,
+    /// How long a shutdown waits for handlers in flight; what is not done by then is not
+    /// committed and will be delivered again. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// Where a new consumer group starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Start {
+    /// The oldest retained message.
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::for_env(Env::Development)
+    }
+}
+
+impl Config {
+    /// Development: in-process broker. Production: Kafka on localhost with `acks=all`,
+    /// idempotence and lz4.
+    pub fn for_env(env: Env) -> Self {
+        let backend = match env {
+            Env::Development => Backend::Memory(MemoryConfig::default()),
+            Env::Production => Backend::Kafka(Box::new(KafkaConfig::for_env(env))),
+        };
+        Self {
+            backend,
+            consumer: ConsumerConfig::default(),
+        }
+    }
+
+    /// Checks every field; `new` calls it.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match &self.backend {
+            Backend::Memory(memory) => memory.validate()?,
+            Backend::Kafka(kafka) => kafka.validate()?,
+        }
+        self.consumer.validate("consumer")
+    }
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self::named("default")
+    }
+}
+
+impl MemoryConfig {
+    /// A broker shared by providers of this name in this process.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            partitions: 4,
+            retention: 100_000,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(ConfigError::new("backend.memory.name", "must not be empty"));
+        }
+        if self.partitions == 0 {
+            return Err(ConfigError::new(
+                "backend.memory.partitions",
+                "must be at least 1",
+            ));
+        }
+        if self.retention == 0 {
+            return Err(ConfigError::new(
+                "backend.memory.retention",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self::for_env(Env::Production)
+    }
+}
+
+impl KafkaConfig {
+    /// The seeds' settings for `env`, local broker: development `acks=1`; production
+    /// `acks=all`, idempotent, lz4.
+    pub fn for_env(env: Env) -> Self {
+        let (acks, idempotence, compression, session, replication_factor) = match env {
+            Env::Development => (Acks::Leader, false, Compression::None, 10, 1),
+            Env::Production => (Acks::All, true, Compression::Lz4, 30, 3),
+        };
+        Self {
+            brokers: vec!["127.0.0.1:9092".to_owned()],
+            client_id: "gochat".to_owned(),
+            acks,
+            idempotence,
+            compression,
+            linger: Duration::from_millis(5),
+            batch_size: 1 << 20,
+            delivery_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(session),
+            request_timeout: Duration::from_secs(5),
+            replication_factor,
+            stats_interval: Duration::from_secs(5),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Kafka at `brokers` (comma-separated), other fields for `env`.
+    pub fn with_brokers(env: Env, brokers: &str) -> Self {
+        Self {
+            brokers: brokers.split(',').map(|b| b.trim().to_owned()).collect(),
+            ..Self::for_env(env)
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let field = |name: &str| format!("backend.kafka.{name}");
+        if self.brokers.is_empty() || self.brokers.iter().any(|b| b.trim().is_empty()) {
+            return Err(ConfigError::new(
+                field("brokers"),
+                "must list at least one host:port",
+            ));
+        }
+        if let Some(bad) = self.brokers.iter().find(|b| {
+            b.rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        }) {
+            return Err(ConfigError::new(
+                field("brokers"),
+                format!("{bad} is not host:port"),
+            ));
+        }
+        if self.idempotence && self.acks != Acks::All {
+            return Err(ConfigError::new(
+                field("idempotence"),
+                "needs acks = \"all\"",
+            ));
+        }
+        if self.replication_factor == 0 {
+            return Err(ConfigError::new(
+                field("replication_factor"),
+                "must be at least 1",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(ConfigError::new(field("batch_size"), "must be at least 1"));
+        }
+        for (name, value) in [
+            ("delivery_timeout", self.delivery_timeout),
+            ("session_timeout", self.session_timeout),
+            ("request_timeout", self.request_timeout),
+            ("stats_interval", self.stats_interval),
+        ] {
+            if value < Duration::from_millis(1) {
+                return Err(ConfigError::new(field(name), "must be at least 1 ms"));
+            }
+        }
+        if let Some(name) = self
+            .properties
+            .keys()
+            .find(|name| OWNED.contains(&name.as_str()))
+        {
+            return Err(ConfigError::new(
+                format!("backend.kafka.properties.{name}"),
+                "is set by the kit (use the typed field or the consumer config)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// librdkafka properties the kit sets itself; passing them through would break its guarantees.
+const OWNED: [&str; 8] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "partitioner",
+    "acks",
+    "enable.idempotence",
+];
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(name, value)| {
+                let secret = ["password", "secret", "key"]
+                    .iter()
+                    .any(|s| name.contains(s));
+                (name.as_str(), if secret { "***" } else { value.as_str() })
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("client_id", &self.client_id)
+            .field("acks", &self.acks)
+            .field("idempotence", &self.idempotence)
+            .field("compression", &self.compression)
+            .field("linger", &self.linger)
+            .field("batch_size", &self.batch_size)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("session_timeout", &self.session_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("replication_factor", &self.replication_factor)
+            .field("stats_interval", &self.stats_interval)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            max_retries: 3,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(5),
+            dead_letter_suffix: ".dlq".to_owned(),
+            commit_interval: Duration::from_secs(1),
+            buffer: 256,
+            start: Start::Earliest,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Checks every field, naming them under `path`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad field.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let field = |name: &str| format!("{path}.{name}");
+        if self.concurrency == 0 {
+            return Err(ConfigError::new(field("concurrency"), "must be at least 1"));
+        }
+        if self.buffer == 0 {
+            return Err(ConfigError::new(field("buffer"), "must be at least 1"));
+        }
+        if self.dead_letter_suffix.is_empty() {
+            return Err(ConfigError::new(
+                field("dead_letter_suffix"),
+                "must not be empty (dead letters would loop back into the topic)",
+            ));
+        }
+        if self.commit_interval.is_zero() {
+            return Err(ConfigError::new(
+                field("commit_interval"),
+                "must be above zero",
+            ));
+        }
+        if self.retry_backoff_max < self.retry_backoff {
+            return Err(ConfigError::new(
+                field("retry_backoff_max"),
+                "must not be below retry_backoff",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The delay before retry number `retry` (1-based): `retry_backoff` doubled per retry,
+    /// capped at `retry_backoff_max`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.retry_backoff
+            .saturating_mul(factor)
+            .min(self.retry_backoff_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_fields_are_named() {
+        let mut config = Config::for_env(Env::Production);
+        let Backend::Kafka(kafka) = &mut config.backend else {
+            panic!("production uses Kafka")
+        };
+        kafka.brokers = vec!["no-port".to_owned()];
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.field, "backend.kafka.brokers", "{err}");
+
+        let mut config = Config::for_env(Env::Production);
+        let Backend::Kafka(kafka) = &mut config.backend else {
+            panic!("production uses Kafka")
+        };
+        kafka.acks = Acks::Leader;
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "backend.kafka.idempotence"
+        );
+
+        let mut config = Config::for_env(Env::Production);
+        let Backend::Kafka(kafka) = &mut config.backend else {
+            panic!("production uses Kafka")
+        };
+        kafka
+            .properties
+            .insert("enable.auto.commit".into(), "true".into());
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "backend.kafka.properties.enable.auto.commit"
+        );
+
+        let mut config = Config::for_env(Env::Development);
+        config.consumer.dead_letter_suffix.clear();
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "consumer.dead_letter_suffix"
+        );
+
+        let err = serde_json::from_str::<Config>(r#"{"consumer": {"retries": 3}}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `retries`"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let consumer = ConsumerConfig::default();
+        let ms = |retry| consumer.backoff(retry).as_millis();
+        assert_eq!(
+            [ms(1), ms(2), ms(3), ms(7), ms(100)],
+            [100, 200, 400, 5_000, 5_000]
+        );
+    }
+}
