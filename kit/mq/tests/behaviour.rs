@@ -520,6 +520,45 @@ async fn a_full_partition_is_paused_not_dropped(cluster: Cluster, fx: Fixture) {
     subscription.shutdown().await;
 }
 
+async fn lag_counts_what_is_not_committed(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "backlog", 1).await;
+    for i in 0..20 {
+        mq.producer()
+            .send(Message::new(topic.as_str(), format!("{i}")))
+            .await
+            .unwrap();
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let handler = {
+        let gate = gate.clone();
+        move |_: Received| {
+            let gate = gate.clone();
+            async move {
+                gate.acquire()
+                    .await
+                    .map(tokio::sync::SemaphorePermit::forget)?;
+                Ok::<_, HandlerError>(())
+            }
+        }
+    };
+    let subscription = mq
+        .consumer(&fx.name("group"))
+        .subscribe(&[&topic], handler)
+        .await
+        .unwrap();
+    until("the backlog shows as lag", || {
+        subscription.stats().lag == 20
+    })
+    .await;
+    assert_eq!(mq.stats().lag, 20, "the provider sums its subscriptions");
+    gate.add_permits(20);
+    until("the lag is gone once committed", || {
+        subscription.stats().lag == 0
+    })
+    .await;
+    subscription.shutdown().await;
+}
+
 behaviour_suite! {
     backends: [memory, kafka],
     cases: [
@@ -531,5 +570,6 @@ behaviour_suite! {
         graceful_shutdown_commits,
         trace_id_travels_in_a_header,
         a_full_partition_is_paused_not_dropped,
+        lag_counts_what_is_not_committed,
     ],
 }

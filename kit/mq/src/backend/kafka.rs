@@ -299,6 +299,9 @@ pub(crate) fn map_error(error: KafkaError, doing: &str) -> Error {
             | RDKafkaErrorCode::NotLeaderForPartition,
         ) => Error::Unavailable(format!("{doing}: {error}")),
         _ => match error {
+            KafkaError::ClientConfig(_, reason, name, _) => Error::Config(
+                gochat_core::ConfigError::new(format!("backend.kafka.properties.{name}"), reason),
+            ),
             KafkaError::ClientCreation(reason) => {
                 Error::Config(gochat_core::ConfigError::new("backend.kafka", reason))
             }
@@ -323,8 +326,17 @@ impl ClientContext for GroupContext {
             .topics
             .values()
             .flat_map(|topic| topic.partitions.values())
-            .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
-            .map(|p| p.consumer_lag)
+            // Assigned partitions whose end is known. Before the group's first commit
+            // librdkafka reports no lag (-1); then everything from the log start counts.
+            .filter(|p| p.partition >= 0 && p.desired && p.hi_offset >= 0)
+            .map(|p| {
+                let committed = if p.committed_offset >= 0 {
+                    p.committed_offset
+                } else {
+                    p.lo_offset.max(0)
+                };
+                (p.hi_offset - committed).max(0)
+            })
             .sum();
         self.counters
             .lag
