@@ -2,9 +2,9 @@
 //! and dead letters, commit what is done.
 //!
 //! One fetch loop reads from the backend and hands each message to its partition's worker.
-//! A worker handles its partition in order; `concurrency` workers run handlers at once. A full
-//! worker queue pauses its partition at the broker instead of blocking the loop, so the loop
-//! keeps serving rebalances and other partitions.
+//! A worker handles its partition in order; `concurrency` workers run handlers at once. A
+//! worker queue that stays full (slow handlers) pauses its partition at the broker instead of
+//! blocking the loop, so the loop keeps serving rebalances and other partitions.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -40,6 +40,10 @@ use crate::{
     track::{Track, Tracks},
 };
 
+/// How long the fetch loop waits for room in a full partition queue before pausing the
+/// partition.
+const ROOM_WAIT: Duration = Duration::from_millis(100);
+
 /// The longest handler error kept in a dead letter's header.
 const MAX_ERROR_LEN: usize = 4096;
 
@@ -61,8 +65,10 @@ pub(crate) struct Engine {
 struct Worker {
     track: Arc<Track>,
     queue: mpsc::Sender<Received>,
-    /// Fetched while the queue was full; the partition is paused meanwhile.
+    /// Fetched while the partition was paused, waiting for room.
     overflow: VecDeque<Received>,
+    /// Paused at the broker because the queue stayed full.
+    paused: bool,
     task: JoinHandle<()>,
 }
 
@@ -88,8 +94,8 @@ pub(crate) async fn run(ctx: Context, mut source: Source, engine: Arc<Engine>) {
             Some(tp) = drained.recv() => refill(&mut workers, &mut source, &tp),
             _ = commit.tick() => {
                 workers.retain(|_, w| !(w.track.is_revoked() && w.task.is_finished()));
-                let paused: Vec<_> = workers.iter().filter(|(_, w)| !w.overflow.is_empty()).map(|(tp, _)| tp.clone()).collect();
-                for tp in paused {
+                let behind: Vec<_> = workers.iter().filter(|(_, w)| !w.overflow.is_empty()).map(|(tp, _)| tp.clone()).collect();
+                for tp in behind {
                     refill(&mut workers, &mut source, &tp);
                 }
                 let done = engine.tracks.take_pending();
@@ -100,7 +106,7 @@ pub(crate) async fn run(ctx: Context, mut source: Source, engine: Arc<Engine>) {
             next = source.next() => match next {
                 Ok(message) => {
                     failures = 0;
-                    dispatch(&engine, &mut workers, &mut source, message, &drained_tx);
+                    dispatch(&engine, &mut workers, &mut source, message, &drained_tx).await;
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -143,7 +149,7 @@ async fn shutdown(engine: &Engine, workers: HashMap<TopicPartition, Worker>, sou
     gochat_clog::info!(engine.log, group = engine.group, "consumer stopped");
 }
 
-fn dispatch(
+async fn dispatch(
     engine: &Arc<Engine>,
     workers: &mut HashMap<TopicPartition, Worker>,
     source: &mut Source,
@@ -168,6 +174,7 @@ fn dispatch(
                 track,
                 queue,
                 overflow: VecDeque::new(),
+                paused: false,
                 task,
             },
         );
@@ -179,21 +186,31 @@ fn dispatch(
         worker.overflow.push_back(message);
         return;
     }
-    match worker.queue.try_send(message) {
-        Ok(()) => {}
-        Err(TrySendError::Full(message)) => {
-            worker.overflow.push_back(message);
-            worker.track.paused.store(true, Ordering::SeqCst);
-            source.pause(&tp);
-        }
+    let message = match worker.queue.try_send(message) {
+        Ok(()) => return,
+        Err(TrySendError::Full(message)) => message,
         // The worker stopped (its partition was revoked): the message is not committed and
         // goes to the partition's next owner.
-        Err(TrySendError::Closed(_)) => {}
+        Err(TrySendError::Closed(_)) => return,
+    };
+    // A burst the worker is working through: room comes soon. Pausing at once would drop
+    // librdkafka's prefetched messages of the partition only to fetch them again.
+    match timeout(ROOM_WAIT, worker.queue.reserve()).await {
+        Ok(Ok(room)) => room.send(message),
+        Ok(Err(_)) => {}
+        // The worker is stuck on slow handlers: park the partition at the broker so the
+        // loop keeps serving the others and the group.
+        Err(_) => {
+            worker.overflow.push_back(message);
+            worker.track.backlog.store(true, Ordering::SeqCst);
+            worker.paused = true;
+            source.pause(&tp);
+        }
     }
 }
 
 /// Moves messages held back while a partition's queue was full into the queue; resumes the
-/// partition when all fit.
+/// partition, if paused, when all fit.
 fn refill(workers: &mut HashMap<TopicPartition, Worker>, source: &mut Source, tp: &TopicPartition) {
     let Some(worker) = workers.get_mut(tp) else {
         return;
@@ -206,7 +223,7 @@ fn refill(workers: &mut HashMap<TopicPartition, Worker>, source: &mut Source, tp
             Ok(()) => {}
             Err(TrySendError::Full(message)) => {
                 worker.overflow.push_front(message);
-                worker.track.paused.store(true, Ordering::SeqCst);
+                worker.track.backlog.store(true, Ordering::SeqCst);
                 return;
             }
             Err(TrySendError::Closed(_)) => {
@@ -215,7 +232,9 @@ fn refill(workers: &mut HashMap<TopicPartition, Worker>, source: &mut Source, tp
             }
         }
     }
-    source.resume(tp);
+    if std::mem::take(&mut worker.paused) {
+        source.resume(tp);
+    }
 }
 
 /// One partition's worker: its messages in order, one at a time.
@@ -238,7 +257,7 @@ async fn work(
         if track.is_revoked() {
             return;
         }
-        if queue.len() <= engine.config.buffer / 2 && track.paused.swap(false, Ordering::SeqCst) {
+        if queue.len() <= engine.config.buffer / 2 && track.backlog.swap(false, Ordering::SeqCst) {
             // The fetch loop may be gone already; then there is nothing to refill.
             let _ = drained.send(tp.clone());
         }

@@ -18,8 +18,9 @@ pub(crate) type Offsets = Vec<(TopicPartition, i64)>;
 #[derive(Debug, Default)]
 pub(crate) struct Track {
     state: Mutex<State>,
-    /// Set by the dispatcher when the partition's queue is full and the partition paused.
-    pub(crate) paused: AtomicBool,
+    /// Set by the dispatcher while messages wait for room in the partition's queue; the
+    /// worker clears it and asks for a refill once the queue is half empty.
+    pub(crate) backlog: AtomicBool,
 }
 
 #[derive(Debug, Default)]

@@ -497,7 +497,10 @@ async fn a_full_partition_is_paused_not_dropped(cluster: Cluster, fx: Fixture) {
     let slow = move |message: Received| {
         let tx = tx.clone();
         async move {
-            sleep(Duration::from_millis(1)).await;
+            // Slower than the fetch loop waits for room (100 ms): the partition is paused.
+            if message.offset % 50 == 0 {
+                sleep(Duration::from_millis(250)).await;
+            }
             tx.send(message)
                 .map_err(|e| HandlerError::from(e.to_string()))
         }
@@ -518,6 +521,57 @@ async fn a_full_partition_is_paused_not_dropped(cluster: Cluster, fx: Fixture) {
         "every message once, in order"
     );
     subscription.shutdown().await;
+}
+
+async fn a_revoked_partition_commits_what_was_done(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "handover", 2).await;
+    let group = fx.name("group");
+    // No periodic commit: only the revocation can commit what A handled.
+    let mut config = cluster.config.consumer.clone();
+    config.commit_interval = Duration::from_secs(3600);
+    let (a_handler, mut a_rx) = collector();
+    let a = mq
+        .consumer(&group)
+        .config(config.clone())
+        .subscribe(&[&topic], a_handler)
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let message = Message::new(topic.as_str(), format!("old{i}")).key(format!("k{i}"));
+        mq.producer().send(message).await.unwrap();
+    }
+    take(&mut a_rx, 10).await;
+
+    let (b_handler, mut b_rx) = collector();
+    let b = cluster
+        .mq()
+        .await
+        .consumer(&group)
+        .config(config)
+        .subscribe(&[&topic], b_handler)
+        .await
+        .unwrap();
+    until("the partitions are shared", || {
+        a.assignment().len() == 1 && b.assignment().len() == 1
+    })
+    .await;
+    // A marker on each partition.
+    let mut marked = BTreeSet::new();
+    for i in 0.. {
+        let message = Message::new(topic.as_str(), format!("new{i}")).key(format!("m{i}"));
+        marked.insert(mq.producer().send(message).await.unwrap().partition);
+        if marked.len() == 2 {
+            break;
+        }
+    }
+    let first = take(&mut b_rx, 1).await;
+    assert!(
+        first[0].value_str().unwrap().starts_with("new"),
+        "B was handed {:?}, which A had handled before the rebalance",
+        first[0].value_str()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 async fn lag_counts_what_is_not_committed(cluster: Cluster, fx: Fixture) {
@@ -570,6 +624,7 @@ behaviour_suite! {
         graceful_shutdown_commits,
         trace_id_travels_in_a_header,
         a_full_partition_is_paused_not_dropped,
+        a_revoked_partition_commits_what_was_done,
         lag_counts_what_is_not_committed,
     ],
 }
