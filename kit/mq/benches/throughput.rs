@@ -10,6 +10,10 @@
 //! Consume: a new group reads the topic from the start; timed from the first message to the
 //! last, so the group join (seconds on some brokers) is not counted. The kit's handler counts;
 //! the kit also tracks and commits offsets, the raw consumer commits nothing.
+//!
+//! The broker runs on the same two cores, so rates are mostly the broker's. The client's own
+//! cost is the CPU time this process used per message (all threads, librdkafka's included),
+//! read from /proc/self/stat at 10 ms resolution.
 
 use std::{
     sync::{
@@ -59,7 +63,7 @@ async fn run() {
         .create()
         .expect("a raw producer");
 
-    let mut rows: Vec<[f64; 6]> = Vec::new();
+    let mut rows: Vec<[f64; 10]> = Vec::new();
     for round in 0..ROUNDS {
         let (kit_topic, raw_topic, mem_topic) = (
             format!("bench_{run}_{round}_kit"),
@@ -83,16 +87,20 @@ async fn run() {
         let consume_kit = consume_through(&kit, &kit_topic).await;
         let consume_mem = consume_through(&memory, &mem_topic).await;
         let row = [
-            produce_kit,
-            produce_raw,
-            produce_mem,
-            consume_kit,
-            consume_raw,
-            consume_mem,
+            produce_kit.0,
+            produce_raw.0,
+            produce_mem.0,
+            consume_kit.0,
+            consume_raw.0,
+            consume_mem.0,
+            produce_kit.1,
+            produce_raw.1,
+            consume_kit.1,
+            consume_raw.1,
         ];
         println!(
-            "round {round}: produce kit {:.0} raw {:.0} memory {:.0} msgs/s; consume kit {:.0} raw {:.0} memory {:.0} msgs/s",
-            row[0], row[1], row[2], row[3], row[4], row[5]
+            "round {round}: produce kit {:.0} raw {:.0} memory {:.0} msgs/s; consume kit {:.0} raw {:.0} memory {:.0} msgs/s; client CPU µs/msg: produce kit {:.1} raw {:.1}, consume kit {:.1} raw {:.1}",
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
         );
         rows.push(row);
     }
@@ -111,25 +119,24 @@ async fn run() {
         PAYLOAD.len()
     );
     println!(
-        "| | kit msgs/s | raw rdkafka msgs/s | kit/raw (median) | kit/raw per round | memory msgs/s |"
+        "| | kit msgs/s | raw rdkafka msgs/s | kit/raw (median) | kit/raw per round | memory msgs/s | client CPU µs/msg kit | raw | raw/kit (median) |"
     );
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| produce | {:.0} | {:.0} | {:.2} | {} | {:.0} |",
-        median(0),
-        median(1),
-        median(0) / median(1),
-        ratios(0, 1).join(" "),
-        median(2)
-    );
-    println!(
-        "| consume | {:.0} | {:.0} | {:.2} | {} | {:.0} |",
-        median(3),
-        median(4),
-        median(3) / median(4),
-        ratios(3, 4).join(" "),
-        median(5)
-    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, kit, raw, mem, kit_cpu, raw_cpu) in
+        [("produce", 0, 1, 2, 6, 7), ("consume", 3, 4, 5, 8, 9)]
+    {
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.2} | {} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            median(kit),
+            median(raw),
+            median(kit) / median(raw),
+            ratios(kit, raw).join(" "),
+            median(mem),
+            median(kit_cpu),
+            median(raw_cpu),
+            median(raw_cpu) / median(kit_cpu),
+        );
+    }
 }
 
 async fn provider(backend: Backend) -> Mq {
@@ -156,7 +163,25 @@ fn per_second(elapsed: Duration) -> f64 {
     MESSAGES as f64 / elapsed.as_secs_f64()
 }
 
-async fn produce_through(mq: &Mq, topic: &str) -> f64 {
+/// This process's CPU time (every thread: the client's own and librdkafka's), from
+/// /proc/self/stat in clock ticks of 10 ms.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a comm field") + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+/// Client CPU microseconds per message since `since`.
+fn cpu_per_message(since: f64) -> f64 {
+    (cpu_seconds() - since) * 1e6 / MESSAGES as f64
+}
+
+async fn produce_through(mq: &Mq, topic: &str) -> (f64, f64) {
+    let cpu = cpu_seconds();
     let producer = mq.producer();
     let start = Instant::now();
     let mut pending = Vec::with_capacity(MESSAGES as usize);
@@ -167,10 +192,11 @@ async fn produce_through(mq: &Mq, topic: &str) -> f64 {
     for sent in pending {
         sent.await.expect("delivered");
     }
-    per_second(start.elapsed())
+    (per_second(start.elapsed()), cpu_per_message(cpu))
 }
 
-async fn produce_raw(producer: &FutureProducer, topic: &str) -> f64 {
+async fn produce_raw(producer: &FutureProducer, topic: &str) -> (f64, f64) {
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let mut pending = Vec::with_capacity(MESSAGES as usize);
     for n in 0..MESSAGES {
@@ -189,10 +215,11 @@ async fn produce_raw(producer: &FutureProducer, topic: &str) -> f64 {
             .map_err(|(e, _)| e)
             .expect("delivered");
     }
-    per_second(start.elapsed())
+    (per_second(start.elapsed()), cpu_per_message(cpu))
 }
 
-async fn consume_through(mq: &Mq, topic: &str) -> f64 {
+async fn consume_through(mq: &Mq, topic: &str) -> (f64, f64) {
+    let cpu = cpu_seconds();
     let seen = Arc::new(AtomicU64::new(0));
     let done = Arc::new(Notify::new());
     let first: Arc<std::sync::OnceLock<Instant>> = Arc::default();
@@ -213,11 +240,13 @@ async fn consume_through(mq: &Mq, topic: &str) -> f64 {
         .expect("subscribed");
     done.notified().await;
     let elapsed = first.get().expect("a first message").elapsed();
+    let used = cpu_per_message(cpu);
     subscription.shutdown().await;
-    per_second(elapsed)
+    (per_second(elapsed), used)
 }
 
-async fn consume_raw(brokers: &str, topic: &str) -> f64 {
+async fn consume_raw(brokers: &str, topic: &str) -> (f64, f64) {
+    let cpu = cpu_seconds();
     let consumer: StreamConsumer = raw_config(brokers)
         .set("group.id", format!("{topic}_group"))
         .set("enable.auto.commit", "false")
@@ -233,8 +262,9 @@ async fn consume_raw(brokers: &str, topic: &str) -> f64 {
         first.get_or_insert_with(Instant::now);
     }
     let elapsed = first.expect("a first message").elapsed();
+    let used = cpu_per_message(cpu);
     tokio::task::spawn_blocking(move || drop(consumer))
         .await
         .expect("the consumer closed");
-    per_second(elapsed)
+    (per_second(elapsed), used)
 }
