@@ -70,3 +70,52 @@ fn an_unknown_librdkafka_property_is_a_config_error() {
         assert!(err.to_string().contains("no.such.property"), "{err}");
     });
 }
+
+#[test]
+fn the_production_settings_deliver_and_read_back() {
+    block_on(async {
+        let Some(brokers) = endpoint(Engine::Kafka).await else {
+            return;
+        };
+        let fx = Fixture::new("production_settings", "kafka");
+        let topic = fx.name("prod");
+        let mut kafka = KafkaConfig::with_brokers(Env::Production, &brokers);
+        // One broker here; production clusters keep the default of 3.
+        kafka.replication_factor = 1;
+        assert_eq!(
+            (kafka.acks, kafka.idempotence, kafka.compression),
+            (gochat_mq::Acks::All, true, gochat_mq::Compression::Lz4)
+        );
+        let mut config = Config::for_env(Env::Production);
+        config.backend = Backend::Kafka(Box::new(kafka));
+        let mq = gochat_mq::new(&Context::new(), config, Options::default())
+            .await
+            .unwrap();
+        mq.admin().create_topic(&topic, 2).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let subscription = mq
+            .consumer(&fx.name("group"))
+            .subscribe(&[&topic], move |message: gochat_mq::Received| {
+                let sent = tx.send(message.value_str().unwrap_or_default().to_owned());
+                std::future::ready(sent.map_err(|e| e.to_string()))
+            })
+            .await
+            .unwrap();
+        let text = "compressible ".repeat(100);
+        for _ in 0..5 {
+            mq.producer()
+                .send(Message::new(topic.as_str(), text.clone()).key("k"))
+                .await
+                .unwrap();
+        }
+        for _ in 0..5 {
+            let got = tokio::time::timeout(Duration::from_secs(90), rx.recv())
+                .await
+                .expect("a message within 90 s")
+                .unwrap();
+            assert_eq!(got, text);
+        }
+        subscription.shutdown().await;
+        mq.close().await;
+    });
+}
