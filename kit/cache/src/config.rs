@@ -16,7 +16,7 @@
 
 use std::{fmt, time::Duration};
 
-use gochat_core::{ConfigError, Env};
+use gochat_core::{ConfigError, Env, redact_url};
 use serde::{Deserialize, Serialize};
 
 /// How a cache Provider is built.
@@ -93,21 +93,6 @@ impl fmt::Debug for RedisConfig {
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .finish()
-    }
-}
-
-/// `scheme://user:password@host` → `scheme://user:***@host`.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => url.to_owned(),
     }
 }
 

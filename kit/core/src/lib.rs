@@ -16,4 +16,4 @@ pub use error::{ConfigError, ErrorKind, KitError};
 pub use held::{Held, HeldStatus};
 pub use lifecycle::{BoxFuture, Health, HealthReport, HealthStatus, Lifecycle, check_all};
 pub use named::NamedStores;
-pub use secret::Secret;
+pub use secret::{Secret, redact_url};

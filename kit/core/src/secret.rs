@@ -43,3 +43,26 @@ impl fmt::Debug for Secret {
         f.write_str("Secret(\"***\")")
     }
 }
+
+/// A URL with its password hidden, for logs and `Debug`: `scheme://user:password@host/db`
+/// becomes `scheme://user:***@host/db`; a URL without a password is returned as it is.
+///
+/// ```
+/// use gochat_core::redact_url;
+///
+/// assert_eq!(redact_url("mysql://app:s3cret@10.0.0.5:3306/chat"), "mysql://app:***@10.0.0.5:3306/chat");
+/// assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}

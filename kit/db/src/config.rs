@@ -18,7 +18,7 @@
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 
-use gochat_core::{ConfigError, Env};
+use gochat_core::{ConfigError, Env, redact_url};
 use serde::{Deserialize, Serialize};
 
 /// How a db Provider is built.
@@ -83,10 +83,14 @@ pub struct ShardingConfig {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("primary", &redact(&self.primary))
+            .field("primary", &redact_url(&self.primary))
             .field(
                 "replicas",
-                &self.replicas.iter().map(|r| redact(r)).collect::<Vec<_>>(),
+                &self
+                    .replicas
+                    .iter()
+                    .map(|r| redact_url(r))
+                    .collect::<Vec<_>>(),
             )
             .field("pool", &self.pool)
             .field("slow_query", &self.slow_query)
@@ -103,24 +107,13 @@ impl fmt::Debug for ShardingConfig {
             .field("tables", &self.tables)
             .field(
                 "databases",
-                &self.databases.iter().map(|d| redact(d)).collect::<Vec<_>>(),
+                &self
+                    .databases
+                    .iter()
+                    .map(|d| redact_url(d))
+                    .collect::<Vec<_>>(),
             )
             .finish()
-    }
-}
-
-/// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
-pub(crate) fn redact(dsn: &str) -> String {
-    let Some((scheme, rest)) = dsn.split_once("://") else {
-        return dsn.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => dsn.to_owned(),
     }
 }
 
@@ -245,7 +238,7 @@ fn check_dsn(field: &str, dsn: &str) -> Result<(), ConfigError> {
             field,
             format!(
                 "{} must start with mysql://, postgres:// or sqlite:",
-                redact(dsn)
+                redact_url(dsn)
             ),
         ))
     }

@@ -19,7 +19,7 @@ use std::{
 };
 
 use gochat_clog::Logger;
-use gochat_core::{BoxFuture, Context, Health, Lifecycle};
+use gochat_core::{BoxFuture, Context, Health, Lifecycle, redact_url};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend};
 
 pub use config::{Config, PoolConfig, ShardingConfig};
@@ -100,7 +100,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Db> {
         shared: Arc::new(Shared {
             backend: primary.get_database_backend(),
             primary,
-            replicas: Replicas::new(&config.replicas, config::redact),
+            replicas: Replicas::new(&config.replicas, redact_url),
             shard_databases,
             shard_names: migrate::shard_names(&config.sharding),
             migrations: opts.migrations,
@@ -130,7 +130,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Db> {
     gochat_clog::info!(
         log,
         backend = ?shared.backend,
-        primary = config::redact(&shared.config.primary),
+        primary = redact_url(&shared.config.primary),
         replicas = shared.config.replicas.len(),
         "db ready"
     );
@@ -171,7 +171,7 @@ async fn connect(
     }
     let mut connection = Database::connect(options)
         .await
-        .map_err(|e| Error::Unavailable(format!("connecting to {}: {e}", config::redact(dsn))))?;
+        .map_err(|e| Error::Unavailable(format!("connecting to {}: {e}", redact_url(dsn))))?;
     let (counters, slow, log) = (counters.clone(), config.slow_query, log.clone());
     connection.set_metric_callback(move |info| counters.record(info, slow, &log));
     Ok(connection)
@@ -202,7 +202,7 @@ impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Db")
             .field("backend", &self.shared.backend)
-            .field("primary", &config::redact(&self.shared.config.primary))
+            .field("primary", &redact_url(&self.shared.config.primary))
             .finish()
     }
 }

@@ -12,9 +12,11 @@ use fred::{
     },
 };
 
+use gochat_core::redact_url;
+
 use crate::{
     command::{Command, Reply, SetWhen},
-    config::{RedisConfig, redact_url},
+    config::RedisConfig,
     error::{Error, Result},
 };
 
