@@ -108,8 +108,11 @@ fn messages_schema() -> ShardSchema {
 struct Cluster {
     config: Config,
     replica: Replica,
-    /// Dropped at the end of the case (PostgreSQL and MariaDB).
-    database: Option<(String, String)>,
+    /// Two more databases, for shards spread over databases.
+    shard_databases: Vec<String>,
+    /// The server and the databases made for the case, dropped at its end (PostgreSQL and
+    /// MariaDB).
+    created: Option<(String, Vec<String>)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -117,10 +120,7 @@ enum Replica {
     /// The same server through a proxy that can be cut.
     Proxy(TcpProxy),
     /// A read-only SQLite file that exists only once copied from the primary.
-    File {
-        primary: String,
-        path: std::path::PathBuf,
-    },
+    File(std::path::PathBuf),
 }
 
 impl Cluster {
@@ -148,7 +148,7 @@ impl Cluster {
     async fn heal_replica(&self, db: &Db) {
         match &self.replica {
             Replica::Proxy(proxy) => proxy.restore(),
-            Replica::File { path, .. } => {
+            Replica::File(path) => {
                 let _ = std::fs::remove_file(path);
                 let copy = format!("VACUUM INTO '{}'", path.display());
                 db.connection().execute_unprepared(&copy).await.unwrap();
@@ -158,67 +158,67 @@ impl Cluster {
 
     async fn finish(self, db: Db) {
         db.close().await;
-        if let Some((server, name)) = &self.database {
+        if let Some((server, names)) = &self.created {
             let admin = Database::connect(server.as_str()).await.unwrap();
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await
-                .unwrap();
-        }
-        if let Replica::File { primary, .. } = &self.replica {
-            let _ = primary;
+            for name in names {
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await
+                    .unwrap();
+            }
         }
     }
 }
 
-fn config(fx: &Fixture, primary: String, replica: String) -> Config {
+fn config(primary: String, replica: String) -> Config {
     let mut config = Config::with_primary(Env::Development, primary);
     config.replicas = vec![replica];
     config.pool.connect_timeout = Duration::from_secs(2);
     config.pool.acquire_timeout = Duration::from_secs(5);
     config.replica_check_interval = Duration::from_secs(3600);
     config.sharding.tables.insert("messages".into(), 4);
-    let _ = fx;
     config
 }
 
-async fn sqlite(fx: Fixture) -> Option<Cluster> {
+async fn sqlite(_fx: Fixture) -> Option<Cluster> {
     let dir = tempfile::tempdir().unwrap();
-    let primary = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("primary.db").display()
-    );
+    let file = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
     let path = dir.path().join("replica.db");
     let replica = format!("sqlite://{}?mode=ro", path.display());
     Some(Cluster {
-        config: config(&fx, primary.clone(), replica),
-        replica: Replica::File { primary, path },
-        database: None,
+        config: config(file("primary.db"), replica),
+        replica: Replica::File(path),
+        shard_databases: vec![file("shards_a.db"), file("shards_b.db")],
+        created: None,
         _dir: Some(dir),
     })
 }
 
-/// A fresh database on the server at `url`, and the same database through a proxy.
+/// Fresh databases on the server at `url`; the primary also through a proxy, as the replica.
 async fn server(fx: &Fixture, url: String) -> Cluster {
-    let name = fx.name("db");
+    let names = [fx.name("db"), fx.name("shards_a"), fx.name("shards_b")];
     let admin = Database::connect(url.as_str()).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
+    for name in &names {
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    }
     admin.close().await.unwrap();
     let (base, _) = url.rsplit_once('/').unwrap();
     let host_port = base.rsplit('@').next().unwrap();
     let proxy = TcpProxy::start(host_port).await.unwrap();
-    let primary = format!("{base}/{name}");
+    let [primary, shards_a, shards_b] = names.clone().map(|name| format!("{base}/{name}"));
     let replica = format!(
-        "{}/{name}",
-        base.replace(host_port, &proxy.addr().to_string())
+        "{}/{}",
+        base.replace(host_port, &proxy.addr().to_string()),
+        names[0]
     );
     Cluster {
-        config: config(fx, primary, replica),
+        config: config(primary, replica),
         replica: Replica::Proxy(proxy),
-        database: Some((url, name)),
+        shard_databases: vec![shards_a, shards_b],
+        created: Some((url, names.to_vec())),
         _dir: None,
     }
 }
@@ -416,6 +416,52 @@ async fn sharded_rows_land_in_their_table_and_are_found(cluster: Cluster, _fx: F
     cluster.finish(db).await;
 }
 
+async fn shards_spread_over_databases(cluster: Cluster, _fx: Fixture) {
+    let mut cluster = cluster;
+    cluster.config.sharding.databases = cluster.shard_databases.clone();
+    let db = cluster.db().await;
+    for conversation in 0..8i64 {
+        let shard = db.shard("messages", &conversation).unwrap();
+        shard
+            .insert(message::ActiveModel {
+                id: Set(conversation),
+                conversation: Set(conversation),
+                body: Set("hi".to_owned()),
+            })
+            .exec(shard.connection())
+            .await
+            .unwrap();
+    }
+    // Tables 0 and 2 live in the first extra database, 1 and 3 in the second; none in the
+    // primary.
+    for (index, dsn) in cluster.shard_databases.iter().enumerate() {
+        let database = Database::connect(dsn.as_str()).await.unwrap();
+        for table in 0..4 {
+            let sql = format!("SELECT conversation FROM messages_{table:02}");
+            let rows = database
+                .query_all_raw(Statement::from_string(db.backend(), sql))
+                .await;
+            if table % 2 == index {
+                let rows = rows.unwrap();
+                assert_eq!(rows.len(), 2, "messages_{table:02} in database {index}");
+            } else {
+                assert!(
+                    rows.is_err(),
+                    "messages_{table:02} must not be in database {index}"
+                );
+            }
+        }
+        database.close().await.unwrap();
+    }
+    let sql = "SELECT conversation FROM messages_00";
+    let on_primary = db
+        .connection()
+        .query_all_raw(Statement::from_string(db.backend(), sql))
+        .await;
+    assert!(on_primary.is_err(), "no shard table on the primary");
+    cluster.finish(db).await;
+}
+
 async fn migrations_twice_are_harmless(cluster: Cluster, _fx: Fixture) {
     let db = cluster.db().await;
     add_user(db.connection(), 1, "ann").await;
@@ -459,6 +505,7 @@ behaviour_suite! {
         nested_transactions_are_savepoints,
         reads_go_to_a_healthy_replica_else_the_primary,
         sharded_rows_land_in_their_table_and_are_found,
+        shards_spread_over_databases,
         migrations_twice_are_harmless,
         slow_queries_are_counted_and_logged,
     ],
