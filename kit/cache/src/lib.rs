@@ -229,17 +229,22 @@ impl Cache {
         full
     }
 
-    /// Runs one command.
-    pub(crate) async fn one(&self, command: Command) -> Result<Reply, Error> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        self.shared.backend.one(command).await
+    /// Runs one command. A plain function returning the backend's future, not an `async fn`:
+    /// another async layer would copy fred's ~5 KB command future once more per call
+    /// (docs/benchmarks.md).
+    pub(crate) fn one(
+        &self,
+        command: Command,
+    ) -> impl Future<Output = Result<Reply, Error>> + Send + '_ {
+        self.shared.backend.one(command, Some(&self.shared.closed))
     }
 
     /// Runs one command even after `close` began: what watchdogs use to release locks.
-    pub(crate) async fn backend_one(&self, command: Command) -> Result<Reply, Error> {
-        self.shared.backend.one(command).await
+    pub(crate) fn backend_one(
+        &self,
+        command: Command,
+    ) -> impl Future<Output = Result<Reply, Error>> + Send + '_ {
+        self.shared.backend.one(command, None)
     }
 
     /// Runs several commands in one round trip.

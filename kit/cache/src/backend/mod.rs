@@ -4,11 +4,14 @@
 pub(crate) mod memory;
 pub(crate) mod redis;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use crate::{
     command::{Command, Reply},
-    error::Result,
+    error::{Error, Result},
 };
 
 pub(crate) enum Store {
@@ -25,8 +28,11 @@ impl Store {
         }
     }
 
-    /// Runs one command.
-    pub(crate) async fn one(&self, command: Command) -> Result<Reply> {
+    /// Runs one command; fails with [`Error::Closed`] once `closed` is set.
+    pub(crate) async fn one(&self, command: Command, closed: Option<&AtomicBool>) -> Result<Reply> {
+        if closed.is_some_and(|closed| closed.load(Ordering::Acquire)) {
+            return Err(Error::Closed);
+        }
         match self {
             Self::Memory(store) => store.one(command),
             Self::Redis(redis) => redis.one(command).await,
