@@ -1,4 +1,6 @@
-//! The cache behaviour suite: every case once per backend (`…::memory`, `…::redis`).
+//! The cache behaviour suite: every case once per backend: in-process (`…::memory`), and Redis
+//! standalone (`…::redis`), as a three-node cluster (`…::redis_cluster`) and through a
+//! sentinel (`…::redis_sentinel`).
 
 use std::{
     collections::HashMap,
@@ -46,6 +48,28 @@ async fn memory(fx: Fixture) -> Option<Cluster> {
 
 async fn redis(fx: Fixture) -> Option<Cluster> {
     let url = endpoint(Engine::Redis).await?;
+    Some(cluster(
+        &fx,
+        Backend::Redis(Box::new(RedisConfig::with_url(Env::Development, url))),
+    ))
+}
+
+/// A cluster of three masters. The prefix is a hash tag (`{gct_…}:`), so every key of a case is
+/// in one slot and multi-key commands (MGET, pipelines, scripts) work, as a cluster requires;
+/// `a_cluster_spreads_keys_over_every_node` covers keys on every node.
+async fn redis_cluster(fx: Fixture) -> Option<Cluster> {
+    let url = endpoint(Engine::RedisCluster).await?;
+    let mut cluster = cluster(
+        &fx,
+        Backend::Redis(Box::new(RedisConfig::with_url(Env::Development, url))),
+    );
+    cluster.config.key_prefix = format!("{{{}}}:", fx.prefix());
+    Some(cluster)
+}
+
+/// The standalone Redis, found through its sentinel.
+async fn redis_sentinel(fx: Fixture) -> Option<Cluster> {
+    let url = endpoint(Engine::RedisSentinel).await?;
     Some(cluster(
         &fx,
         Backend::Redis(Box::new(RedisConfig::with_url(Env::Development, url))),
@@ -504,7 +528,7 @@ async fn close_releases_locks_and_refuses_work(cluster: Cluster, _fx: Fixture) {
 }
 
 behaviour_suite! {
-    backends: [memory, redis],
+    backends: [memory, redis, redis_cluster, redis_sentinel],
     cases: [
         strings_round_trip,
         keys_expire_and_report_their_ttl,
@@ -520,4 +544,53 @@ behaviour_suite! {
         cache_aside_remembers_missing_rows_and_retries_failures,
         close_releases_locks_and_refuses_work,
     ],
+}
+
+#[test]
+fn a_cluster_spreads_keys_over_every_node() {
+    gochat_testkit::block_on(async {
+        let Some(url) = endpoint(Engine::RedisCluster).await else {
+            return;
+        };
+        let fx = Fixture::new("cluster_spread", "redis_cluster");
+        let cluster = cluster(
+            &fx,
+            Backend::Redis(Box::new(RedisConfig::with_url(Env::Development, url))),
+        );
+        let cache = cluster.provider().await;
+        for n in 0..100 {
+            cache
+                .string()
+                .set(&format!("k{n}"), n.to_string(), MINUTE)
+                .await
+                .unwrap();
+        }
+        for n in 0..100 {
+            let value = cache.string().get(&format!("k{n}")).await.unwrap();
+            assert_eq!(value, Some(n.to_string().into_bytes()), "k{n}");
+        }
+        // Count this test's keys on each node, through a plain connection to the node.
+        let pattern = format!("{}*", cluster.config.key_prefix);
+        for port in [7000, 7001, 7002] {
+            let node = RedisConfig::with_url(Env::Development, format!("redis://127.0.0.1:{port}"));
+            let mut config = Config::for_env(Env::Development);
+            config.key_prefix = String::new();
+            config.backend = Backend::Redis(Box::new(node));
+            let node = gochat_cache::new(&Context::new(), config, Options::default())
+                .await
+                .unwrap();
+            let count = node
+                .eval(
+                    "return #redis.call('KEYS', ARGV[1])",
+                    &[],
+                    &[pattern.as_bytes()],
+                )
+                .await
+                .unwrap();
+            let Reply::Int(count) = count else {
+                panic!("KEYS count: {count:?}")
+            };
+            assert!(count > 10, "node {port} holds {count} of the 100 keys");
+        }
+    });
 }

@@ -10,6 +10,10 @@ use tokio::net::TcpStream;
 pub enum Engine {
     /// Redis 7 (cache, once, ratelimit).
     Redis,
+    /// A Redis cluster of three masters (cache topologies).
+    RedisCluster,
+    /// A Redis sentinel that knows the standalone Redis as master `gochat`.
+    RedisSentinel,
     /// etcd 3.4+ (coord, uid).
     Etcd,
     /// A second etcd with TLS (client certificates) and password auth; its certificates are in
@@ -25,9 +29,12 @@ pub enum Engine {
 
 impl Engine {
     /// Every engine.
-    pub const ALL: [Engine; 5] = [
+    pub const ALL: [Engine; 8] = [
         Self::Redis,
+        Self::RedisCluster,
+        Self::RedisSentinel,
         Self::Etcd,
+        Self::EtcdTls,
         Self::Kafka,
         Self::Postgres,
         Self::Mysql,
@@ -37,6 +44,8 @@ impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Self::Redis => "redis",
+            Self::RedisCluster => "redis-cluster",
+            Self::RedisSentinel => "redis-sentinel",
             Self::Etcd => "etcd",
             Self::EtcdTls => "etcd-tls",
             Self::Kafka => "kafka",
@@ -50,6 +59,8 @@ impl Engine {
     pub fn var(self) -> &'static str {
         match self {
             Self::Redis => "GOCHAT_TEST_REDIS_URL",
+            Self::RedisCluster => "GOCHAT_TEST_REDIS_CLUSTER_URL",
+            Self::RedisSentinel => "GOCHAT_TEST_REDIS_SENTINEL_URL",
             Self::Etcd => "GOCHAT_TEST_ETCD_ENDPOINTS",
             Self::EtcdTls => "GOCHAT_TEST_ETCD_TLS_ENDPOINTS",
             Self::Kafka => "GOCHAT_TEST_KAFKA_BROKERS",
@@ -73,9 +84,8 @@ impl FromStr for Engine {
             .into_iter()
             .find(|e| e.name() == s.trim().to_ascii_lowercase())
             .ok_or_else(|| {
-                format!(
-                    "unknown engine {s:?}; known: redis, etcd, etcd-tls, kafka, postgres, mysql"
-                )
+                let known: Vec<&str> = Self::ALL.iter().map(|e| e.name()).collect();
+                format!("unknown engine {s:?}; known: {}", known.join(", "))
             })
     }
 }
@@ -213,7 +223,13 @@ mod tests {
 
     #[test]
     fn requirement_parses_all_lists_and_rejects_typos() {
-        assert!(Requirement::parse("all").unwrap().requires(Engine::Kafka));
+        let all = Requirement::parse("all").unwrap();
+        assert!(
+            Engine::ALL.iter().all(|e| all.requires(*e)) && all.requires(Engine::EtcdTls),
+            "`all` means every engine, the TLS etcd and the Redis topologies included"
+        );
+        let topologies = Requirement::parse("redis-cluster,redis-sentinel,etcd-tls").unwrap();
+        assert!(topologies.requires(Engine::RedisSentinel) && !topologies.requires(Engine::Redis));
         let some = Requirement::parse("redis, etcd").unwrap();
         assert!(some.requires(Engine::Etcd) && !some.requires(Engine::Mysql));
         assert_eq!(Requirement::parse("").unwrap(), Requirement::default());

@@ -35,6 +35,34 @@ fn redis_answers_ping() {
 }
 
 #[test]
+fn the_redis_cluster_covers_every_slot() {
+    block_on(async {
+        let Some(url) = endpoint(Engine::RedisCluster).await else {
+            return;
+        };
+        let info = common::redis_command(&url, &["CLUSTER", "INFO"]).await;
+        assert!(info.contains("cluster_state:ok"), "{info}");
+        assert!(info.contains("cluster_known_nodes:3"), "{info}");
+        assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
+    });
+}
+
+#[test]
+fn the_sentinel_knows_the_master() {
+    block_on(async {
+        let Some(url) = endpoint(Engine::RedisSentinel).await else {
+            return;
+        };
+        let reply =
+            common::redis_command(&url, &["SENTINEL", "get-master-addr-by-name", "gochat"]).await;
+        assert!(
+            reply.contains("127.0.0.1") && reply.contains("6379"),
+            "{reply}"
+        );
+    });
+}
+
+#[test]
 fn etcd_reports_healthy() {
     block_on(async {
         let Some(endpoints) = endpoint(Engine::Etcd).await else {

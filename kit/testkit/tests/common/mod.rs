@@ -7,8 +7,8 @@ use tokio::{
 
 /// Sends one command and returns the raw reply (one read; replies here are small).
 pub(crate) async fn redis_command(url: &str, args: &[&str]) -> String {
-    let addr = url.trim_start_matches("redis://");
-    let addr = addr.split('/').next().unwrap_or(addr);
+    let addr = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let addr = addr.split(['/', '?']).next().unwrap_or(addr);
     let mut stream = TcpStream::connect(addr).await.expect("connecting to Redis");
     let mut request = format!("*{}\r\n", args.len());
     for arg in args {
