@@ -73,11 +73,12 @@ async fn redis(fx: Fixture) -> Option<Cluster> {
 }
 
 async fn rate_and_burst_are_honoured(cluster: Cluster, _fx: Fixture) {
-    // 20 per second: a token every 50 ms, bursts of 3.
+    // 4 per second: a token every 250 ms (slow enough that a loaded machine makes the three
+    // checks below within one interval), bursts of 3.
     let config = cluster
         .config
         .clone()
-        .rule("fast", Rule::new(20, Duration::from_secs(1), 3));
+        .rule("fast", Rule::new(4, Duration::from_secs(1), 3));
     let limiter = cluster.limiter(config, None).await;
     let mut remaining = Vec::new();
     for _ in 0..3 {
@@ -90,7 +91,7 @@ async fn rate_and_burst_are_honoured(cluster: Cluster, _fx: Fixture) {
     assert!(!denied.allowed);
     let wait = denied.retry_after.unwrap();
     assert!(
-        wait > Duration::ZERO && wait <= Duration::from_millis(50),
+        wait > Duration::ZERO && wait <= Duration::from_millis(250),
         "{wait:?}"
     );
     assert!(
