@@ -1,0 +1,86 @@
+//! Static configuration: who this process is, where Prometheus scrapes, how much to trace.
+//!
+//! ```
+//! use gochat_metrics::Config;
+//!
+//! let config: Config = serde_json::from_str(r#"{
+//!     "service_name": "im-gateway",
+//!     "instance_id": "gw-1",
+//!     "listen": "0.0.0.0:9464",
+//!     "sampling_ratio": 0.1
+//! }"#).unwrap();
+//! config.validate().unwrap();
+//! ```
+
+use std::net::SocketAddr;
+
+use gochat_core::{ConfigError, Env};
+use serde::{Deserialize, Serialize};
+
+/// How the metrics provider is built.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// `service.name` on every metric and trace. Default: `gochat`.
+    pub service_name: String,
+    /// `service.instance.id`. Default: the process id, as `pid-1234`.
+    pub instance_id: Option<String>,
+    /// Where [`Metrics::serve`](crate::Metrics::serve) answers `GET /metrics`. `None`: no
+    /// listener of its own (mount [`Metrics::scrape`](crate::Metrics::scrape) in an existing
+    /// HTTP server). Default: `127.0.0.1:9464` (development), `0.0.0.0:9464` (production).
+    pub listen: Option<SocketAddr>,
+    /// Share of new traces recorded (0 to 1); a trace follows its parent's decision.
+    /// Default: 1 (development), 0.1 (production).
+    pub sampling_ratio: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::for_env(Env::Development)
+    }
+}
+
+impl Config {
+    /// Development: everything traced, scraped on loopback. Production: 10 % of traces,
+    /// scraped on every interface.
+    pub fn for_env(env: Env) -> Self {
+        let (listen, sampling_ratio) = match env {
+            Env::Development => ("127.0.0.1:9464", 1.0),
+            Env::Production => ("0.0.0.0:9464", 0.1),
+        };
+        Self {
+            service_name: "gochat".to_owned(),
+            instance_id: None,
+            listen: listen.parse().ok(),
+            sampling_ratio,
+        }
+    }
+
+    /// Checks every field; `new` calls it.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.service_name.trim().is_empty() {
+            return Err(ConfigError::new("service_name", "must not be empty"));
+        }
+        if self
+            .instance_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                "instance_id",
+                "must not be empty when set",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.sampling_ratio) {
+            return Err(ConfigError::new(
+                "sampling_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
