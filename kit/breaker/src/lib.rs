@@ -5,6 +5,7 @@
 mod breaker;
 mod config;
 mod layer;
+mod metrics;
 mod stats;
 
 use std::{
@@ -56,6 +57,7 @@ impl KitError for Error {
 #[non_exhaustive]
 pub struct Options {
     logger: Option<Logger>,
+    metrics: Option<opentelemetry::metrics::Meter>,
     coord: Option<Coord>,
     seed: Option<u64>,
 }
@@ -65,6 +67,14 @@ impl Options {
     #[must_use]
     pub fn logger(mut self, logger: Logger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
+    /// `gochat_metrics::Metrics::meter("breaker")`. Default: none.
+    #[must_use]
+    pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.metrics = Some(meter);
         self
     }
 
@@ -104,6 +114,9 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Breaker
             ctx: ctx.child(),
         }),
     };
+    if let Some(meter) = &opts.metrics {
+        metrics::register(meter, &Arc::downgrade(&breakers.shared));
+    }
     if let Some(service) = &config.coord_service {
         let coord = opts.coord.as_ref().ok_or(Error::MissingCoord)?;
         breakers.follow(coord, service)?;

@@ -54,6 +54,16 @@ pub(crate) struct Counters {
     loads: AtomicU64,
 }
 
+impl Counters {
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            loads: self.loads.load(Ordering::Relaxed),
+        }
+    }
+}
+
 impl Cache {
     /// Cache-aside: the cached value of `key`, or else `loader`'s, cached for `ttl` (spread by
     /// the configured jitter). A loader's `None` ("does not exist") is cached for the
@@ -172,12 +182,7 @@ impl Cache {
 
     /// Cache-aside figures since the provider was built.
     pub fn stats(&self) -> CacheStats {
-        let c = &self.shared.stats;
-        CacheStats {
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-            loads: c.loads.load(Ordering::Relaxed),
-        }
+        self.shared.stats.snapshot()
     }
 
     /// `Some(Some(v))` cached value, `Some(None)` cached "missing", `None` not cached.

@@ -10,6 +10,7 @@ mod error;
 mod hashes;
 mod keys;
 mod lock;
+mod metrics;
 mod pipeline;
 mod sets;
 mod strings;
@@ -48,6 +49,7 @@ use command::Command;
 #[non_exhaustive]
 pub struct Options {
     logger: Option<Logger>,
+    metrics: Option<opentelemetry::metrics::Meter>,
 }
 
 impl Options {
@@ -55,6 +57,14 @@ impl Options {
     #[must_use]
     pub fn logger(mut self, logger: Logger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
+    /// `gochat_metrics::Metrics::meter("cache")`. Default: none.
+    #[must_use]
+    pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.metrics = Some(meter);
         self
     }
 }
@@ -79,7 +89,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Cache, 
         prefix = config.key_prefix,
         "cache ready"
     );
-    Ok(Cache {
+    let cache = Cache {
         shared: Arc::new(Shared {
             backend,
             prefix: config.key_prefix,
@@ -91,7 +101,11 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Cache, 
             stats: aside::Counters::default(),
             flights: Mutex::new(HashMap::new()),
         }),
-    })
+    };
+    if let Some(meter) = &opts.metrics {
+        metrics::register(meter, &Arc::downgrade(&cache.shared));
+    }
+    Ok(cache)
 }
 
 /// The cache Provider: a cheap `Clone` handle.

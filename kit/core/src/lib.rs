@@ -8,6 +8,7 @@ mod error;
 mod held;
 mod lifecycle;
 mod named;
+pub mod observe;
 mod secret;
 
 pub use context::{Context, ShutdownTimeout};

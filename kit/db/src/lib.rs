@@ -4,6 +4,7 @@
 
 mod config;
 mod error;
+mod metrics;
 mod migrate;
 mod replicas;
 mod shard;
@@ -42,6 +43,7 @@ use stats::Counters;
 #[non_exhaustive]
 pub struct Options {
     logger: Option<Logger>,
+    metrics: Option<opentelemetry::metrics::Meter>,
     migrations: Migrations,
 }
 
@@ -49,6 +51,7 @@ impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
             .field("logger", &self.logger.is_some())
+            .field("metrics", &self.metrics.is_some())
             .field("migrations", &self.migrations)
             .finish()
     }
@@ -59,6 +62,14 @@ impl Options {
     #[must_use]
     pub fn logger(mut self, logger: Logger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
+    /// `gochat_metrics::Metrics::meter("db")`. Default: none.
+    #[must_use]
+    pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.metrics = Some(meter);
         self
     }
 
@@ -111,6 +122,9 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Db> {
             config,
         }),
     };
+    if let Some(meter) = &opts.metrics {
+        metrics::register(meter, &Arc::downgrade(&db.shared.counters));
+    }
     if db.shared.config.auto_migrate {
         db.migrate().await?;
     }

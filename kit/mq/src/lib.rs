@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod handler;
 mod message;
+mod metrics;
 mod producer;
 mod stats;
 mod trace;
@@ -47,6 +48,7 @@ use stats::Counters;
 #[non_exhaustive]
 pub struct Options {
     logger: Option<Logger>,
+    metrics: Option<opentelemetry::metrics::Meter>,
 }
 
 impl Options {
@@ -54,6 +56,14 @@ impl Options {
     #[must_use]
     pub fn logger(mut self, logger: Logger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
+    /// `gochat_metrics::Metrics::meter("mq")`. Default: none.
+    #[must_use]
+    pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.metrics = Some(meter);
         self
     }
 }
@@ -75,7 +85,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Mq, Err
         }
     };
     gochat_clog::info!(log, backend = client.name(), "mq ready");
-    Ok(Mq {
+    let mq = Mq {
         shared: Arc::new(Shared {
             client,
             consumer: config.consumer,
@@ -86,7 +96,11 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Mq, Err
             counters: Arc::new(Counters::default()),
             subscriptions: Mutex::new(Vec::new()),
         }),
-    })
+    };
+    if let Some(meter) = &opts.metrics {
+        metrics::register(meter, &Arc::downgrade(&mq.shared));
+    }
+    Ok(mq)
 }
 
 /// The mq Provider: a cheap `Clone` handle.
@@ -108,6 +122,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.counters.snapshot();
+        stats.lag = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|c| c.snapshot().lag)
+            .sum();
+        stats
+    }
+
     pub(crate) fn register(&self, counters: &Arc<Counters>) {
         let mut subscriptions = self
             .subscriptions
@@ -150,17 +177,7 @@ impl Mq {
 
     /// The provider's counters; `lag` sums its live subscriptions.
     pub fn stats(&self) -> Stats {
-        let mut stats = self.shared.counters.snapshot();
-        stats.lag = self
-            .shared
-            .subscriptions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .map(|c| c.snapshot().lag)
-            .sum();
-        stats
+        self.shared.stats()
     }
 
     /// `"memory"` or `"kafka"`.

@@ -7,6 +7,7 @@ mod decision;
 mod error;
 mod layer;
 mod local;
+mod metrics;
 mod redis;
 mod rules;
 
@@ -41,6 +42,7 @@ use rules::Rules;
 #[non_exhaustive]
 pub struct Options {
     logger: Option<Logger>,
+    metrics: Option<opentelemetry::metrics::Meter>,
     cache: Option<Cache>,
     coord: Option<Coord>,
 }
@@ -50,6 +52,14 @@ impl Options {
     #[must_use]
     pub fn logger(mut self, logger: Logger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
+    /// `gochat_metrics::Metrics::meter("ratelimit")`. Default: none.
+    #[must_use]
+    pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.metrics = Some(meter);
         self
     }
 
@@ -114,6 +124,9 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<RateLim
         log,
         ctx,
     });
+    if let Some(meter) = &opts.metrics {
+        metrics::register(meter, &Arc::downgrade(&shared));
+    }
     let swept = Arc::downgrade(&shared);
     shared.ctx.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -167,6 +180,17 @@ struct Counters {
     denied: AtomicU64,
     fallback: AtomicU64,
     unknown_rule: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        Stats {
+            allowed: self.allowed.load(Relaxed),
+            denied: self.denied.load(Relaxed),
+            fallback: self.fallback.load(Relaxed),
+            unknown_rule: self.unknown_rule.load(Relaxed),
+        }
+    }
 }
 
 /// A snapshot of a limiter's counters.
@@ -315,13 +339,7 @@ impl RateLimiter {
 
     /// Counters since `new`.
     pub fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        Stats {
-            allowed: c.allowed.load(Relaxed),
-            denied: c.denied.load(Relaxed),
-            fallback: c.fallback.load(Relaxed),
-            unknown_rule: c.unknown_rule.load(Relaxed),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// Stops following coord and sweeping. Idempotent.

@@ -1,0 +1,97 @@
+//! How components report their figures: observable OpenTelemetry instruments that read the
+//! component's own counters at each collection (a Prometheus scrape, an OTLP export). The
+//! component is held weakly: a closed and dropped component stops reporting.
+//!
+//! ```
+//! use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+//! use gochat_core::observe;
+//! use opentelemetry::{KeyValue, metrics::MeterProvider as _};
+//!
+//! let meter = opentelemetry::metrics::noop::NoopMeterProvider::new().meter("demo");
+//! let hits = Arc::new(AtomicU64::new(0));
+//! observe::counter(&meter, "demo_hits", "Hits.", &Arc::downgrade(&hits), |hits| {
+//!     vec![(hits.load(Ordering::Relaxed), vec![KeyValue::new("kind", "any")])]
+//! });
+//! ```
+
+use std::sync::Weak;
+
+use opentelemetry::{KeyValue, metrics::Meter};
+
+/// Points read from a component: a value and its labels each.
+pub type Points<T> = Vec<(T, Vec<KeyValue>)>;
+
+/// A monotonic counter `name` whose points `read` takes from `source`.
+pub fn counter<S, F>(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    source: &Weak<S>,
+    read: F,
+) where
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> Points<u64> + Send + Sync + 'static,
+{
+    let source = source.clone();
+    meter
+        .u64_observable_counter(name)
+        .with_description(description)
+        .with_callback(move |observer| {
+            if let Some(source) = source.upgrade() {
+                for (value, labels) in read(&source) {
+                    observer.observe(value, &labels);
+                }
+            }
+        })
+        .build();
+}
+
+/// A floating-point monotonic counter (seconds spent, …).
+pub fn counter_f64<S, F>(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    source: &Weak<S>,
+    read: F,
+) where
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> Points<f64> + Send + Sync + 'static,
+{
+    let source = source.clone();
+    meter
+        .f64_observable_counter(name)
+        .with_description(description)
+        .with_callback(move |observer| {
+            if let Some(source) = source.upgrade() {
+                for (value, labels) in read(&source) {
+                    observer.observe(value, &labels);
+                }
+            }
+        })
+        .build();
+}
+
+/// A gauge (a value that goes up and down: lag, state).
+pub fn gauge<S, F>(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    source: &Weak<S>,
+    read: F,
+) where
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> Points<f64> + Send + Sync + 'static,
+{
+    let source = source.clone();
+    meter
+        .f64_observable_gauge(name)
+        .with_description(description)
+        .with_callback(move |observer| {
+            if let Some(source) = source.upgrade() {
+                for (value, labels) in read(&source) {
+                    observer.observe(value, &labels);
+                }
+            }
+        })
+        .build();
+}

@@ -1,0 +1,156 @@
+//! Every instrumented component, after real operations (in-process backends), shows its
+//! series on a Prometheus scrape with values that moved.
+
+use std::time::Duration;
+
+use gochat_core::{Context, Env};
+use gochat_metrics::{Config, Metrics, Options};
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+}
+
+fn metrics() -> Metrics {
+    let mut config = Config::default();
+    config.listen = None;
+    gochat_metrics::new(&Context::new(), config, Options::default()).unwrap()
+}
+
+#[tokio::test]
+async fn prometheus_shows_cache_ratelimit_and_breaker_figures() {
+    let metrics = metrics();
+    let ctx = Context::new();
+
+    let mut cache_config = gochat_cache::Config::for_env(Env::Development);
+    cache_config.backend =
+        gochat_cache::Backend::Memory(gochat_cache::MemoryConfig::named("metrics-test"));
+    let cache = gochat_cache::new(
+        &ctx,
+        cache_config,
+        gochat_cache::Options::default().metrics(metrics.meter("cache")),
+    )
+    .await
+    .unwrap();
+    let load = || async { Ok::<_, std::io::Error>(Some(b"v".to_vec())) };
+    cache
+        .get_or_load("k", Duration::from_secs(60), load)
+        .await
+        .unwrap();
+    cache
+        .get_or_load("k", Duration::from_secs(60), load)
+        .await
+        .unwrap();
+
+    let limits = gochat_ratelimit::Config::default().rule(
+        "api",
+        gochat_ratelimit::Rule::new(1, Duration::from_secs(60), 1),
+    );
+    let limiter = gochat_ratelimit::new(
+        &ctx,
+        limits,
+        gochat_ratelimit::Options::default().metrics(metrics.meter("ratelimit")),
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        limiter.allow("u", "api").await.unwrap();
+    }
+
+    let mut breaker_config = gochat_breaker::Config::default();
+    breaker_config.default = gochat_breaker::Policy::Classic {
+        failures: 1,
+        open_timeout: Duration::from_secs(60),
+        half_open_successes: 1,
+    };
+    let breakers = gochat_breaker::new(
+        &ctx,
+        breaker_config,
+        gochat_breaker::Options::default().metrics(metrics.meter("breaker")),
+    )
+    .await
+    .unwrap();
+    let repo = breakers.get("im-repo");
+    let failing = repo
+        .call_with(|| async { Err::<(), _>("down") }, |_| true)
+        .await;
+    assert!(failing.is_err());
+
+    let text = metrics.scrape().unwrap();
+    assert_eq!(value(&text, "cache_hits_total"), 1.0);
+    assert_eq!(value(&text, "cache_misses_total"), 1.0);
+    assert_eq!(value(&text, "cache_loads_total"), 1.0);
+    assert_eq!(
+        value(&text, r#"ratelimit_decisions_total{decision="allowed"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"ratelimit_decisions_total{decision="denied"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(&text, r#"breaker_failures_total{resource="im-repo"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"breaker_state{resource="im-repo"}"#),
+        2.0,
+        "open"
+    );
+    assert_eq!(
+        value(&text, r#"breaker_transitions_total{resource="im-repo"}"#),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn prometheus_shows_mq_and_db_figures() {
+    let metrics = metrics();
+    let ctx = Context::new();
+
+    let mut mq_config = gochat_mq::Config::for_env(Env::Development);
+    mq_config.backend = gochat_mq::Backend::Memory(gochat_mq::MemoryConfig::named("metrics-test"));
+    let mq = gochat_mq::new(
+        &ctx,
+        mq_config,
+        gochat_mq::Options::default().metrics(metrics.meter("mq")),
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        mq.producer()
+            .send(gochat_mq::Message::new("events", format!("{i}")))
+            .await
+            .unwrap();
+    }
+
+    let db = gochat_db::new(
+        &ctx,
+        gochat_db::Config::with_primary(Env::Development, "sqlite::memory:"),
+        gochat_db::Options::default().metrics(metrics.meter("db")),
+    )
+    .await
+    .unwrap();
+    use gochat_db::sea_orm::{ConnectionTrait, Statement};
+    // Prepared statements go through sea-orm's metric callback (`execute_unprepared` does not).
+    let run = |sql: &str| Statement::from_string(db.backend(), sql.to_owned());
+    db.connection()
+        .execute_raw(run("CREATE TABLE t (n INTEGER)"))
+        .await
+        .unwrap();
+    let failed = db
+        .connection()
+        .execute_raw(run("INSERT INTO missing VALUES (1)"))
+        .await;
+    assert!(failed.is_err());
+
+    let text = metrics.scrape().unwrap();
+    assert_eq!(value(&text, "mq_produced_total"), 3.0);
+    assert_eq!(value(&text, "mq_consumed_total"), 0.0);
+    assert!(value(&text, "db_queries_total") >= 2.0, "{text}");
+    assert!(value(&text, "db_failed_queries_total") >= 1.0, "{text}");
+    assert!(value(&text, "db_query_seconds_total") > 0.0, "{text}");
+}
