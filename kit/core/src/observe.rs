@@ -16,10 +16,36 @@
 
 use std::sync::Weak;
 
-use opentelemetry::{KeyValue, metrics::Meter};
+use opentelemetry::{
+    KeyValue,
+    metrics::{AsyncInstrumentBuilder, Meter},
+};
 
 /// Points read from a component: a value and its labels each.
 pub type Points<T> = Vec<(T, Vec<KeyValue>)>;
+
+/// Adds the description and a callback that reads `source` (while it lives) to `builder`.
+fn reading<'a, I, T, S, F>(
+    builder: AsyncInstrumentBuilder<'a, I, T>,
+    description: &'static str,
+    source: &Weak<S>,
+    read: F,
+) -> AsyncInstrumentBuilder<'a, I, T>
+where
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> Points<T> + Send + Sync + 'static,
+{
+    let source = source.clone();
+    builder
+        .with_description(description)
+        .with_callback(move |observer| {
+            if let Some(source) = source.upgrade() {
+                for (value, labels) in read(&source) {
+                    observer.observe(value, &labels);
+                }
+            }
+        })
+}
 
 /// A monotonic counter `name` whose points `read` takes from `source`.
 pub fn counter<S, F>(
@@ -32,18 +58,13 @@ pub fn counter<S, F>(
     S: Send + Sync + 'static,
     F: Fn(&S) -> Points<u64> + Send + Sync + 'static,
 {
-    let source = source.clone();
-    meter
-        .u64_observable_counter(name)
-        .with_description(description)
-        .with_callback(move |observer| {
-            if let Some(source) = source.upgrade() {
-                for (value, labels) in read(&source) {
-                    observer.observe(value, &labels);
-                }
-            }
-        })
-        .build();
+    reading(
+        meter.u64_observable_counter(name),
+        description,
+        source,
+        read,
+    )
+    .build();
 }
 
 /// A floating-point monotonic counter (seconds spent, …).
@@ -57,18 +78,13 @@ pub fn counter_f64<S, F>(
     S: Send + Sync + 'static,
     F: Fn(&S) -> Points<f64> + Send + Sync + 'static,
 {
-    let source = source.clone();
-    meter
-        .f64_observable_counter(name)
-        .with_description(description)
-        .with_callback(move |observer| {
-            if let Some(source) = source.upgrade() {
-                for (value, labels) in read(&source) {
-                    observer.observe(value, &labels);
-                }
-            }
-        })
-        .build();
+    reading(
+        meter.f64_observable_counter(name),
+        description,
+        source,
+        read,
+    )
+    .build();
 }
 
 /// A gauge (a value that goes up and down: lag, state).
@@ -82,16 +98,5 @@ pub fn gauge<S, F>(
     S: Send + Sync + 'static,
     F: Fn(&S) -> Points<f64> + Send + Sync + 'static,
 {
-    let source = source.clone();
-    meter
-        .f64_observable_gauge(name)
-        .with_description(description)
-        .with_callback(move |observer| {
-            if let Some(source) = source.upgrade() {
-                for (value, labels) in read(&source) {
-                    observer.observe(value, &labels);
-                }
-            }
-        })
-        .build();
+    reading(meter.f64_observable_gauge(name), description, source, read).build();
 }
