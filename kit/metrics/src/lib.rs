@@ -3,6 +3,7 @@
 #![warn(clippy::unwrap_used)]
 
 mod config;
+mod http_layer;
 mod serve;
 
 use std::{fmt, sync::Arc};
@@ -17,6 +18,7 @@ use opentelemetry_sdk::{
 };
 
 pub use config::Config;
+pub use http_layer::{HttpMetricsLayer, HttpMetricsService};
 /// The OpenTelemetry API this crate is built on, so instruments use the same version.
 pub use opentelemetry;
 

@@ -55,3 +55,71 @@ async fn prometheus_scrape_shows_counters_histograms_and_who_we_are() {
     assert!(get(address, "/other").await.starts_with("HTTP/1.1 404"));
     metrics.close().await;
 }
+
+/// Answers with the status in the request's path (`/500` → 500).
+#[derive(Clone)]
+struct Echo;
+
+impl tower_service::Service<http::Request<()>> for Echo {
+    type Response = http::Response<()>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<http::Response<()>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        let status = request.uri().path()[1..].parse().unwrap_or(200);
+        let mut response = http::Response::new(());
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        std::future::ready(Ok(response))
+    }
+}
+
+#[tokio::test]
+async fn prometheus_shows_http_requests_by_method_and_status() {
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    let mut config = Config::default();
+    config.listen = None;
+    let metrics = gochat_metrics::new(&Context::new(), config, Options::default()).unwrap();
+    let mut service = gochat_metrics::HttpMetricsLayer::new(&metrics.meter("http")).layer(Echo);
+    for path in ["/200", "/200", "/500"] {
+        let request = http::Request::get(path).body(()).unwrap();
+        service.call(request).await.unwrap();
+    }
+    let post = http::Request::post("/201").body(()).unwrap();
+    service.call(post).await.unwrap();
+
+    let text = metrics.scrape().unwrap();
+    for (series, expected) in [
+        (
+            r#"http_server_requests_total{method="GET",status="200"} "#,
+            "2",
+        ),
+        (
+            r#"http_server_requests_total{method="GET",status="500"} "#,
+            "1",
+        ),
+        (
+            r#"http_server_requests_total{method="POST",status="201"} "#,
+            "1",
+        ),
+        (
+            r#"http_server_duration_seconds_count{method="GET",status="200"} "#,
+            "2",
+        ),
+        (r#"http_server_in_flight{method="GET"} "#, "0"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        assert_eq!(&line[series.len()..], expected, "{line}");
+    }
+}
