@@ -11,6 +11,7 @@ mod ids;
 mod keys;
 mod lease;
 mod lock;
+mod metrics;
 mod options;
 mod registry;
 mod stream;
@@ -62,15 +63,20 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Coord, 
         Backend::Etcd(etcd) => Arc::new(EtcdBackend::connect(etcd).await?),
     };
     gochat_clog::info!(log, backend = backend.name(), root = config.root, env = %config.env, "coord ready");
-    Ok(Coord {
+    let coord = Coord {
         shared: Arc::new(Shared {
             backend,
             ctx: ctx.child(),
             keys: Keys::new(&config.root, config.env.as_str()),
             log,
             closed: AtomicBool::new(false),
+            counters: Counters::default(),
         }),
-    })
+    };
+    if let Some(meter) = &opts.metrics {
+        metrics::register(meter, &Arc::downgrade(&coord.shared));
+    }
+    Ok(coord)
 }
 
 /// The coord Provider: a cheap `Clone` handle on one backend connection.
@@ -85,6 +91,41 @@ pub(crate) struct Shared {
     pub(crate) keys: Keys,
     pub(crate) log: Logger,
     closed: AtomicBool,
+    pub(crate) counters: Counters,
+}
+
+/// Outages the provider rode through.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) watch_resumes: std::sync::atomic::AtomicU64,
+    pub(crate) watch_rereads: std::sync::atomic::AtomicU64,
+    pub(crate) lease_losses: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            watch_resumes: self.watch_resumes.load(Ordering::Relaxed),
+            watch_rereads: self.watch_rereads.load(Ordering::Relaxed),
+            lease_losses: self.lease_losses.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of the provider's outage counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Watches interrupted and resumed.
+    pub watch_resumes: u64,
+    /// Watches whose revision was compacted away, so they re-read the prefix.
+    pub watch_rereads: u64,
+    /// Leases (registrations, locks, instance ids) that ran out.
+    pub lease_losses: u64,
 }
 
 impl Shared {
@@ -114,6 +155,11 @@ impl fmt::Debug for Coord {
 }
 
 impl Coord {
+    /// Outages ridden through since `new`: resumed watches, re-reads, lost leases.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
     /// Service registry and discovery.
     pub fn registry(&self) -> Registry {
         Registry {

@@ -140,9 +140,20 @@ pub(crate) async fn hold_lease(
     });
     let ctx = shared.ctx.child();
     let task_ctx = ctx.clone();
-    let backend = shared.backend.clone();
+    let shared = shared.clone();
     let task = ctx.spawn(async move {
-        lease::keep(&*backend, lease, granted, granted_at, &task_ctx, &status_tx).await;
+        let outcome = lease::keep(
+            &*shared.backend,
+            lease,
+            granted,
+            granted_at,
+            &task_ctx,
+            &status_tx,
+        )
+        .await;
+        if matches!(outcome, lease::Outcome::Lost) {
+            crate::Counters::add(&shared.counters.lease_losses);
+        }
     });
     Ok((lease, Held::new(ctx, status, task)))
 }

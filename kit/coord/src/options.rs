@@ -7,6 +7,7 @@ use gochat_clog::Logger;
 #[non_exhaustive]
 pub struct Options {
     pub(crate) logger: Option<Logger>,
+    pub(crate) metrics: Option<opentelemetry::metrics::Meter>,
 }
 
 impl Options {
@@ -15,6 +16,14 @@ impl Options {
     #[must_use]
     pub fn logger(mut self, logger: Logger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
+    /// `gochat_metrics::Metrics::meter("coord")`. Default: none.
+    #[must_use]
+    pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.metrics = Some(meter);
         self
     }
 }

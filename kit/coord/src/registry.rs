@@ -142,6 +142,7 @@ impl Registry {
                 if outcome == Outcome::Cancelled {
                     return;
                 }
+                crate::Counters::add(&shared.counters.lease_losses);
                 gochat_clog::warn!(shared.log, key, "registration lease lost; registering again");
                 loop {
                     if !backoff.wait(&task_ctx).await {

@@ -104,11 +104,13 @@ async fn run(shared: &Shared, prefix: &str, tx: &mpsc::Sender<Change>) {
                     }
                 }
                 Err(WatchError::Compacted) => {
+                    crate::Counters::add(&shared.counters.watch_rereads);
                     gochat_clog::warn!(shared.log, prefix, "watch revision compacted; re-reading");
                     next = None;
                     break;
                 }
                 Err(WatchError::Failed(e)) => {
+                    crate::Counters::add(&shared.counters.watch_resumes);
                     gochat_clog::warn!(shared.log, prefix, error = %e, "watch interrupted; resuming");
                     break;
                 }

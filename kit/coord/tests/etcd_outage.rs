@@ -122,6 +122,11 @@ fn registrations_and_watches_recover_after_etcd_is_cut() {
             "re-registered"
         );
         let mut after = vec![next(&mut seen_by_cut).await, next(&mut seen_by_cut).await];
+        let stats = cut_off.stats();
+        assert!(
+            stats.lease_losses >= 1 && stats.watch_resumes + stats.watch_rereads >= 1,
+            "the outage is counted: {stats:?}"
+        );
         after.sort_by_key(|e| format!("{e:?}"));
         assert_eq!(
             after,
@@ -191,6 +196,15 @@ fn a_lock_whose_lease_runs_out_is_reported_lost() {
             .await
             .expect("the holder learns the id is lost");
         assert!(!id.is_held());
+        // The keep-alive task counts a loss when it gives up, a moment after the holder's own
+        // clock said so.
+        timeout(PATIENCE, async {
+            while cut_off.stats().lease_losses < 2 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("both lost leases are counted");
         // Meanwhile someone else can take the lock once etcd has expired the lease.
         let taken = timeout(
             PATIENCE,

@@ -147,7 +147,22 @@ async fn prometheus_shows_mq_and_db_figures() {
         .await;
     assert!(failed.is_err());
 
+    let mut coord_config = gochat_coord::Config::for_env(Env::Development);
+    coord_config.backend =
+        gochat_coord::Backend::Memory(gochat_coord::MemoryConfig::named("metrics-test"));
+    let coord = gochat_coord::new(
+        &ctx,
+        coord_config,
+        gochat_coord::Options::default().metrics(metrics.meter("coord")),
+    )
+    .await
+    .unwrap();
+
     let text = metrics.scrape().unwrap();
+    // No outage here: the series exist at zero (the etcd outage tests make them move).
+    assert_eq!(value(&text, "coord_lease_losses_total"), 0.0);
+    assert_eq!(value(&text, "coord_watch_resumes_total"), 0.0);
+    drop(coord);
     assert_eq!(value(&text, "mq_produced_total"), 3.0);
     assert_eq!(value(&text, "mq_consumed_total"), 0.0);
     assert!(value(&text, "db_queries_total") >= 2.0, "{text}");
