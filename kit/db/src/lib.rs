@@ -101,7 +101,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Db> {
         .logger
         .unwrap_or_else(gochat_clog::global)
         .namespace("db");
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::new(opts.metrics.as_ref().map(metrics::histogram)));
     let primary = connect(&config.primary, false, &config, &counters, &log).await?;
     let mut shard_databases = Vec::new();
     for dsn in &config.sharding.databases {

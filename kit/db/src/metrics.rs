@@ -3,7 +3,7 @@
 use std::sync::Weak;
 
 use gochat_core::observe;
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{Histogram, Meter};
 
 use crate::stats::Counters;
 
@@ -32,4 +32,15 @@ pub(crate) fn register(meter: &Meter, counters: &Weak<Counters>) {
         counters,
         |c| vec![(c.snapshot().total_time.as_secs_f64(), vec![])],
     );
+}
+
+/// `db_query_duration_seconds`, recorded by every pool's statement callback.
+pub(crate) fn histogram(meter: &Meter) -> Histogram<f64> {
+    meter
+        .f64_histogram("db_query_duration_seconds")
+        .with_description("Statement durations, by outcome.")
+        .with_boundaries(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])
+        .build()
 }

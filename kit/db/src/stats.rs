@@ -6,6 +6,7 @@ use std::{
 };
 
 use gochat_clog::Logger;
+use opentelemetry::{KeyValue, metrics::Histogram};
 use serde::Serialize;
 
 /// A snapshot of a provider's query counters.
@@ -28,9 +29,18 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     slow: AtomicU64,
     micros: AtomicU64,
+    /// Statement durations, when a meter was given.
+    duration: Option<Histogram<f64>>,
 }
 
 impl Counters {
+    pub(crate) fn new(duration: Option<Histogram<f64>>) -> Self {
+        Self {
+            duration,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn record(
         &self,
         info: &sea_orm::metric::Info<'_>,
@@ -38,6 +48,13 @@ impl Counters {
         log: &Logger,
     ) {
         self.queries.fetch_add(1, Relaxed);
+        if let Some(duration) = &self.duration {
+            let outcome = if info.failed { "error" } else { "ok" };
+            duration.record(
+                info.elapsed.as_secs_f64(),
+                &[KeyValue::new("outcome", outcome)],
+            );
+        }
         if info.failed {
             self.failed.fetch_add(1, Relaxed);
         }

@@ -168,4 +168,12 @@ async fn prometheus_shows_mq_and_db_figures() {
     assert!(value(&text, "db_queries_total") >= 2.0, "{text}");
     assert!(value(&text, "db_failed_queries_total") >= 1.0, "{text}");
     assert!(value(&text, "db_query_seconds_total") > 0.0, "{text}");
+    assert!(
+        value(&text, r#"db_query_duration_seconds_count{outcome="ok"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&text, r#"db_query_duration_seconds_count{outcome="error"}"#) >= 1.0,
+        "{text}"
+    );
 }
