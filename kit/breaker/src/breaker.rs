@@ -101,18 +101,17 @@ impl Sre {
         }
     }
 
-    fn current(&mut self, window: Duration, now: Instant) -> &mut (Instant, u64, u64) {
+    /// Adds to the newest slice, or starts a new one when it is a slice old.
+    fn add(&mut self, window: Duration, now: Instant, requests: u64, accepts: u64) {
         self.trim(window, now);
         let slice = window / SLICES;
-        let fresh = self
-            .slices
-            .back()
-            .is_none_or(|(start, _, _)| now.duration_since(*start) >= slice);
-        if fresh {
-            self.slices.push_back((now, 0, 0));
+        match self.slices.back_mut() {
+            Some((start, r, a)) if now.duration_since(*start) < slice => {
+                *r += requests;
+                *a += accepts;
+            }
+            _ => self.slices.push_back((now, requests, accepts)),
         }
-        // Just pushed or checked present.
-        self.slices.back_mut().unwrap_or_else(|| unreachable!())
     }
 
     fn totals(&self) -> (u64, u64) {
@@ -286,8 +285,7 @@ impl Breaker {
                 }
             },
             Policy::Sre { k, window } => {
-                let slice = machine.sre.current(window, now);
-                slice.1 += 1;
+                machine.sre.add(window, now, 1, 0);
                 let (requests, accepts) = machine.sre.totals();
                 // The request being decided counts, as in the SRE book.
                 let p = reject_probability(requests.saturating_sub(1), accepts, k);
@@ -360,7 +358,7 @@ impl Breaker {
             }
             Policy::Sre { window, .. } => {
                 if success {
-                    machine.sre.current(window, now).2 += 1;
+                    machine.sre.add(window, now, 0, 1);
                 }
             }
         }

@@ -16,7 +16,7 @@ use std::{
 };
 
 use gochat_clog::Logger;
-use gochat_coord::{ConfigEvent, Coord};
+use gochat_coord::Coord;
 use gochat_core::{ConfigError, Context, ErrorKind, KitError};
 
 pub use breaker::{Breaker, BreakerError, Permit, State, reject_probability};
@@ -212,30 +212,12 @@ impl Breakers {
     }
 
     fn follow(&self, coord: &Coord, service: &str) -> Result<(), Error> {
-        let mut events = coord
-            .config()
-            .scope(service, COORD_COMPONENT)?
-            .watch::<Policy>()?;
         let breakers = self.clone();
-        let ctx = self.shared.ctx.clone();
-        self.shared.ctx.spawn(async move {
-            let log = breakers.shared.log.clone();
-            while let Some(Some(event)) = ctx.run_until_cancelled(events.next()).await {
-                match event {
-                    ConfigEvent::Set { name, value } => match value.validate(&name) {
-                        Ok(()) => breakers.set_override(&name, Some(value)),
-                        Err(e) => {
-                            gochat_clog::warn!(log, resource = name, error = %e, "breaker policy refused; the current one stays");
-                        }
-                    },
-                    ConfigEvent::Deleted { name } => breakers.set_override(&name, None),
-                    ConfigEvent::Invalid { name, reason } => {
-                        gochat_clog::warn!(log, resource = name, reason, "breaker policy unreadable; the current one stays");
-                    }
-                    _ => {}
-                }
-            }
-        });
+        coord.config().scope(service, COORD_COMPONENT)?.follow(
+            &self.shared.ctx,
+            |name, policy: &Policy| policy.validate(name).map_err(|e| e.to_string()),
+            move |name, policy| breakers.set_override(name, policy),
+        )?;
         Ok(())
     }
 }

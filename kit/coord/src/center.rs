@@ -30,6 +30,7 @@
 
 use std::{any::type_name, sync::Arc};
 
+use gochat_core::Context;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::watch;
 
@@ -221,6 +222,55 @@ impl ConfigScope {
                 },
             })
         }))
+    }
+
+    /// Follows every value of the scope, by name, until `ctx` is cancelled or the provider
+    /// closes: `apply(name, Some(value))` for each value that decodes and passes `validate`
+    /// (those stored when it starts come first), `apply(name, None)` when one is deleted. A bad
+    /// value is logged and skipped, so what was applied before stays. How components with one
+    /// setting per name (rate-limit rules, breaker policies) hot-reload.
+    ///
+    /// # Errors
+    /// A closed provider.
+    pub fn follow<T, V, A>(&self, ctx: &Context, validate: V, apply: A) -> Result<(), Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+        V: Fn(&str, &T) -> Result<(), String> + Send + 'static,
+        A: Fn(&str, Option<T>) + Send + 'static,
+    {
+        let mut events = self.watch::<T>()?;
+        let log = self.shared.log.clone();
+        let prefix = self.prefix.clone();
+        let stop = ctx.clone();
+        ctx.spawn(async move {
+            while let Some(Some(event)) = stop.run_until_cancelled(events.next()).await {
+                match event {
+                    ConfigEvent::Set { name, value } => match validate(&name, &value) {
+                        Ok(()) => apply(&name, Some(value)),
+                        Err(reason) => {
+                            let key = format!("{prefix}{name}");
+                            gochat_clog::warn!(
+                                log,
+                                key,
+                                reason,
+                                "rejected a config update; keeping the current value"
+                            );
+                        }
+                    },
+                    ConfigEvent::Deleted { name } => apply(&name, None),
+                    ConfigEvent::Invalid { name, reason } => {
+                        let key = format!("{prefix}{name}");
+                        gochat_clog::warn!(
+                            log,
+                            key,
+                            reason,
+                            "rejected an undecodable config update; keeping the current value"
+                        );
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     /// A hot-reloaded value: starts as the stored value (or `default` when unset), follows

@@ -6,7 +6,7 @@ use std::{
 };
 
 use gochat_clog::Logger;
-use gochat_coord::{ConfigEvent, Coord};
+use gochat_coord::Coord;
 use gochat_core::Context;
 
 use crate::{Rule, error::Result};
@@ -46,9 +46,7 @@ impl Rules {
         *current = Arc::new(next);
     }
 
-    /// Follows `coord`'s rules for `service` until `ctx` is cancelled. The watch replays the
-    /// stored rules first, so they apply before this returns… asynchronously; callers that
-    /// must see them wait for [`Rules::get`] to show them.
+    /// Follows `coord`'s rules for `service` until `ctx` is cancelled.
     pub(crate) fn follow(
         self: &Arc<Self>,
         ctx: &Context,
@@ -56,35 +54,32 @@ impl Rules {
         service: &str,
         log: Logger,
     ) -> Result<()> {
-        let mut events = coord
-            .config()
-            .scope(service, COORD_COMPONENT)?
-            .watch::<Rule>()?;
         let rules = self.clone();
-        let stop = ctx.clone();
-        ctx.spawn(async move {
-            while let Some(Some(event)) = stop.run_until_cancelled(events.next()).await {
-                match event {
-                    ConfigEvent::Set { name, value } => match value.validate(&name) {
-                        Ok(()) => {
-                            gochat_clog::info!(log, rule = name, rate = value.rate, burst = value.burst, "rate-limit rule updated");
-                            rules.set(&name, Some(value));
-                        }
-                        Err(e) => {
-                            gochat_clog::warn!(log, rule = name, error = %e, "rate-limit rule refused; the current one stays");
-                        }
-                    },
-                    ConfigEvent::Deleted { name } => {
-                        gochat_clog::info!(log, rule = name, "rate-limit rule deleted; the configured one applies");
-                        rules.set(&name, None);
+        coord.config().scope(service, COORD_COMPONENT)?.follow(
+            ctx,
+            |name, rule: &Rule| rule.validate(name).map_err(|e| e.to_string()),
+            move |name, rule| {
+                match &rule {
+                    Some(rule) => {
+                        gochat_clog::info!(
+                            log,
+                            rule = name,
+                            rate = rule.rate,
+                            burst = rule.burst,
+                            "rate-limit rule updated"
+                        );
                     }
-                    ConfigEvent::Invalid { name, reason } => {
-                        gochat_clog::warn!(log, rule = name, reason, "rate-limit rule unreadable; the current one stays");
+                    None => {
+                        gochat_clog::info!(
+                            log,
+                            rule = name,
+                            "rate-limit rule deleted; the configured one applies"
+                        );
                     }
-                    _ => {}
                 }
-            }
-        });
+                rules.set(name, rule);
+            },
+        )?;
         Ok(())
     }
 }
