@@ -71,7 +71,8 @@ impl Options {
     }
 
     /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
-    /// `gochat_metrics::Metrics::meter("breaker")`. Default: none.
+    /// `gochat_metrics::Metrics::meter("breaker")`. Default: the global meter provider
+    /// (`gochat_metrics::Metrics::install_global`; a no-op until one is installed).
     #[must_use]
     pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.metrics = Some(meter);
@@ -114,9 +115,8 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Breaker
             ctx: ctx.child(),
         }),
     };
-    if let Some(meter) = &opts.metrics {
-        metrics::register(meter, &Arc::downgrade(&breakers.shared));
-    }
+    let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "breaker");
+    metrics::register(&meter, &Arc::downgrade(&breakers.shared));
     if let Some(service) = &config.coord_service {
         let coord = opts.coord.as_ref().ok_or(Error::MissingCoord)?;
         breakers.follow(coord, service)?;

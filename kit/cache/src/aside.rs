@@ -86,10 +86,36 @@ impl Cache {
         Fut: Future<Output = Result<Option<Vec<u8>>, E>>,
         E: Display,
     {
+        let started = std::time::Instant::now();
+        let outcome = self.load_through(key, ttl, loader).await;
+        let label = match &outcome {
+            Ok((_, true)) => "hit",
+            Ok((_, false)) => "miss",
+            Err(_) => "error",
+        };
+        self.shared.latency.record(
+            started.elapsed().as_secs_f64(),
+            &[opentelemetry::KeyValue::new("outcome", label)],
+        );
+        outcome.map(|(value, _)| value)
+    }
+
+    /// `get_or_load`, and whether the value was cached already.
+    async fn load_through<F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        loader: F,
+    ) -> Result<(Option<Vec<u8>>, bool), Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Vec<u8>>, E>>,
+        E: Display,
+    {
         let counters = &self.shared.stats;
         if let Some(cached) = self.read_framed(key).await? {
             counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(cached);
+            return Ok((cached, true));
         }
         counters.misses.fetch_add(1, Ordering::Relaxed);
 
@@ -141,7 +167,7 @@ impl Cache {
                 flights.remove(key);
             }
         }
-        outcome
+        outcome.map(|value| (value, false))
     }
 
     /// [`Cache::get_or_load`] for JSON values.

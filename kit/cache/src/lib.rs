@@ -61,7 +61,8 @@ impl Options {
     }
 
     /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
-    /// `gochat_metrics::Metrics::meter("cache")`. Default: none.
+    /// `gochat_metrics::Metrics::meter("cache")`. Default: the global meter provider
+    /// (`gochat_metrics::Metrics::install_global`; a no-op until one is installed).
     #[must_use]
     pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.metrics = Some(meter);
@@ -89,6 +90,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Cache, 
         prefix = config.key_prefix,
         "cache ready"
     );
+    let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "cache");
     let cache = Cache {
         shared: Arc::new(Shared {
             backend,
@@ -99,12 +101,11 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Cache, 
             ctx: ctx.child(),
             closed: AtomicBool::new(false),
             stats: aside::Counters::default(),
+            latency: metrics::latency(&meter),
             flights: Mutex::new(HashMap::new()),
         }),
     };
-    if let Some(meter) = &opts.metrics {
-        metrics::register(meter, &Arc::downgrade(&cache.shared));
-    }
+    metrics::register(&meter, &Arc::downgrade(&cache.shared));
     Ok(cache)
 }
 
@@ -123,6 +124,8 @@ struct Shared {
     ctx: Context,
     closed: AtomicBool,
     stats: aside::Counters,
+    /// `cache_get_or_load_duration_seconds`.
+    latency: opentelemetry::metrics::Histogram<f64>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 

@@ -93,6 +93,12 @@ impl<'a> Pipeline<'a> {
         })
     }
 
+    /// Queues SMEMBERS (its reply: an array of the members).
+    pub fn smembers(self, key: &str) -> Self {
+        let key = self.cache.key(key);
+        self.push(Command::SMembers(key))
+    }
+
     /// Queues SADD of one member.
     pub fn sadd(self, key: &str, member: impl AsRef<[u8]>) -> Self {
         let key = self.cache.key(key);

@@ -3,7 +3,9 @@
 use std::sync::Mutex;
 
 use tracing::Dispatch;
-use tracing_subscriber::{EnvFilter, Registry, fmt, layer::SubscriberExt, reload};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, fmt, layer::Layered, layer::SubscriberExt, reload,
+};
 
 use crate::{
     Config, Error, Format, Logger, Options,
@@ -12,6 +14,12 @@ use crate::{
     output,
     span_fields::SpanFieldsLayer,
 };
+
+/// An extra layer right on the registry (the OpenTelemetry bridge).
+pub(crate) type Extra = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// What the level filter sits on.
+pub(crate) type Base = Layered<Option<Extra>, Registry>;
 
 /// Builds the subscriber and a logger on it. A `global` logger does not scope to its
 /// subscriber on each call: the caller installs it as the process-wide default.
@@ -68,6 +76,7 @@ pub(crate) fn build(
     };
 
     let subscriber = Registry::default()
+        .with(opts.otel)
         .with(filter)
         .with(SpanFieldsLayer)
         .with(json)

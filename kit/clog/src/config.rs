@@ -197,10 +197,23 @@ impl Config {
 
 /// Checks a level directive: `info` or `info,target=debug`.
 ///
+/// Checks level directives (`info`, `info,gochat_cache=debug`) as [`Logger::set_level`]
+/// would, without changing anything: for validating a level before storing it.
+///
 /// `tracing-subscriber` reads a bare word that is not a level as a target name enabled at
 /// every level, so a typo like `infoo` would silently turn all other logging off. We reject
 /// bare words that are not levels instead.
-pub(crate) fn validate_level(directives: &str) -> Result<(), String> {
+///
+/// ```
+/// assert!(gochat_clog::validate_level("warn,gochat_mq=debug").is_ok());
+/// assert!(gochat_clog::validate_level("infoo").is_err());
+/// ```
+///
+/// # Errors
+/// Why the directives are rejected.
+///
+/// [`Logger::set_level`]: crate::Logger::set_level
+pub fn validate_level(directives: &str) -> Result<(), String> {
     if directives.trim().is_empty() {
         return Err("must not be empty: use `off` to disable logging".to_owned());
     }

@@ -19,13 +19,19 @@ use std::sync::OnceLock;
 
 use gochat_core::Context;
 
-pub use config::{Config, FileOutput, Format, Output, Rotation};
+pub use config::{Config, FileOutput, Format, Output, Rotation, validate_level};
 pub use error::Error;
 pub use logger::Logger;
 pub use memory::MemoryWriter;
+/// The carrier traits of [`request_span_from`] and [`inject_trace`] (implemented for
+/// `HashMap<String, String>`; the kit implements them for HTTP headers and message headers).
+pub use opentelemetry::propagation::{Extractor, Injector};
 pub use options::Options;
-pub use span_fields::current_trace_id;
-pub use trace::{MAX_TRACE_ID_LEN, TRACE_ID_FIELD, is_valid_trace_id, new_trace_id, request_span};
+pub use span_fields::{current_trace_id, span_trace_id};
+pub use trace::{
+    MAX_TRACE_ID_LEN, TRACE_ID_FIELD, TRACEPARENT, inject_trace, is_valid_trace_id, new_trace_id,
+    request_span, request_span_from,
+};
 pub use tracing::Level;
 
 #[doc(hidden)]

@@ -2,13 +2,17 @@
 
 use std::{
     fmt,
+    future::Future,
     sync::{Arc, Mutex, PoisonError},
 };
 
 use gochat_core::{BoxFuture, Health, Lifecycle};
-use tracing::{Dispatch, Span};
+use tracing::{
+    Dispatch, Span,
+    instrument::{WithDispatch, WithSubscriber},
+};
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, Registry, reload};
+use tracing_subscriber::{EnvFilter, reload};
 
 use crate::{Error, config::validate_level};
 
@@ -32,7 +36,7 @@ pub(crate) struct Shared {
 }
 
 pub(crate) struct LevelControl {
-    pub(crate) handle: reload::Handle<EnvFilter, Registry>,
+    pub(crate) handle: reload::Handle<EnvFilter, crate::build::Base>,
     pub(crate) current: Mutex<String>,
 }
 
@@ -93,10 +97,26 @@ impl Logger {
         }
     }
 
+    /// Runs `future` with this logger's subscriber as the current one on every poll, so
+    /// `tracing` macros inside it (a handler, a spawned task) log through this logger. For a
+    /// global logger the process-wide subscriber already is the current one.
+    pub fn bind<F: Future>(&self, future: F) -> WithDispatch<F> {
+        match &self.shared.dispatch {
+            Some(dispatch) => future.with_subscriber(dispatch.clone()),
+            None => future.with_current_subscriber(),
+        }
+    }
+
     /// Starts a request span with the given (if valid) or a new trace id; see
     /// [`request_span`](crate::request_span).
     pub fn request_span(&self, trace_id: Option<&str>) -> Span {
         self.in_scope(|| crate::request_span(trace_id))
+    }
+
+    /// Starts a request span continuing the `traceparent` in `carrier`; see
+    /// [`request_span_from`](crate::request_span_from).
+    pub fn request_span_from(&self, carrier: &dyn opentelemetry::propagation::Extractor) -> Span {
+        self.in_scope(|| crate::request_span_from(carrier))
     }
 
     /// Changes the level filter at runtime (same syntax as [`Config::level`](crate::Config)).

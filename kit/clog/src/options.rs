@@ -14,6 +14,7 @@ use tracing_subscriber::fmt::{MakeWriter, writer::BoxMakeWriter};
 pub struct Options {
     pub(crate) namespace: Option<String>,
     pub(crate) writer: Option<BoxMakeWriter>,
+    pub(crate) otel: Option<crate::build::Extra>,
 }
 
 impl Options {
@@ -33,6 +34,24 @@ impl Options {
         self.writer = Some(BoxMakeWriter::new(writer));
         self
     }
+
+    /// Also records every span as an OpenTelemetry span through `tracer` (the
+    /// tracing-opentelemetry bridge), so request spans take their trace ids from
+    /// OpenTelemetry and exported traces match the logs. `gochat_metrics::Metrics::tracer()`
+    /// gives one.
+    #[must_use]
+    pub fn tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync,
+    {
+        self.otel = Some(Box::new(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_tracked_inactivity(false),
+        ));
+        self
+    }
 }
 
 impl fmt::Debug for Options {
@@ -40,6 +59,7 @@ impl fmt::Debug for Options {
         f.debug_struct("Options")
             .field("namespace", &self.namespace)
             .field("writer", &self.writer.as_ref().map(|_| "custom"))
+            .field("tracer", &self.otel.is_some())
             .finish()
     }
 }

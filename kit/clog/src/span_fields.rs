@@ -63,15 +63,20 @@ where
 /// assert_eq!(current_trace_id(), None);
 /// ```
 pub fn current_trace_id() -> Option<String> {
-    tracing::Span::current()
-        .with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<Registry>()?;
-            let span = registry.span(id)?;
-            span.scope().find_map(|s| {
-                let extensions = s.extensions();
-                let SpanFields(fields) = extensions.get::<SpanFields>()?;
-                fields.get(crate::TRACE_ID_FIELD).map(as_text)
-            })
+    span_trace_id(&tracing::Span::current())
+}
+
+/// The trace id of `span` or its innermost ancestor that has one, if a gochat-clog logger
+/// records it (whichever subscriber is current where this is called).
+pub fn span_trace_id(span: &tracing::Span) -> Option<String> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let span = registry.span(id)?;
+        span.scope().find_map(|s| {
+            let extensions = s.extensions();
+            let SpanFields(fields) = extensions.get::<SpanFields>()?;
+            fields.get(crate::TRACE_ID_FIELD).map(as_text)
         })
-        .flatten()
+    })
+    .flatten()
 }

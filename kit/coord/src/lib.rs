@@ -11,6 +11,7 @@ mod ids;
 mod keys;
 mod lease;
 mod lock;
+mod log_level;
 mod metrics;
 mod options;
 mod registry;
@@ -34,6 +35,7 @@ pub use config::{Backend, Config, EtcdConfig, MemoryConfig, TlsConfig};
 pub use error::Error;
 pub use ids::{INSTANCE_ID_TTL, InstanceId};
 pub use lock::{LockGuard, Locks};
+pub use log_level::LOG_LEVEL;
 pub use options::Options;
 pub use registry::{Instance, Registration, Registry, RegistryEvent};
 pub use stream::WatchStream;
@@ -73,9 +75,8 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Coord, 
             counters: Counters::default(),
         }),
     };
-    if let Some(meter) = &opts.metrics {
-        metrics::register(meter, &Arc::downgrade(&coord.shared));
-    }
+    let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "coord");
+    metrics::register(&meter, &Arc::downgrade(&coord.shared));
     Ok(coord)
 }
 

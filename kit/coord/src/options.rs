@@ -20,7 +20,8 @@ impl Options {
     }
 
     /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
-    /// `gochat_metrics::Metrics::meter("coord")`. Default: none.
+    /// `gochat_metrics::Metrics::meter("coord")`. Default: the global meter provider
+    /// (`gochat_metrics::Metrics::install_global`; a no-op until one is installed).
     #[must_use]
     pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.metrics = Some(meter);

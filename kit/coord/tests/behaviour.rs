@@ -532,6 +532,60 @@ async fn bad_arguments_are_errors(cluster: Cluster, _fx: Fixture) {
     coord.close().await;
 }
 
+async fn the_log_level_follows_the_config_centre(cluster: Cluster, _fx: Fixture) {
+    let coord = cluster.provider().await;
+    let out = gochat_clog::MemoryWriter::new();
+    let log = gochat_clog::new(
+        &Context::new(),
+        gochat_clog::Config::for_env(Env::Production),
+        gochat_clog::Options::default().writer(out.clone()),
+    )
+    .unwrap();
+    assert_eq!(log.level().as_deref(), Some("info"));
+    let scope = coord.config().scope("im-logic", "log").unwrap();
+    scope.put(gochat_coord::LOG_LEVEL, &"warn").await.unwrap();
+    let ctx = Context::new();
+    scope.follow_log_level(&ctx, &log).unwrap();
+    let level_becomes = async |want: &str| {
+        let seen = timeout(PATIENCE, async {
+            while log.level().as_deref() != Some(want) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            seen.is_ok(),
+            "the level never became {want}: {:?}",
+            log.level()
+        );
+    };
+    level_becomes("warn").await;
+
+    // A rejected level is skipped; the good one after it applies, and it really filters.
+    scope.put(gochat_coord::LOG_LEVEL, &"infoo").await.unwrap();
+    scope
+        .put(gochat_coord::LOG_LEVEL, &"error,behaviour=debug")
+        .await
+        .unwrap();
+    level_becomes("error,behaviour=debug").await;
+    gochat_clog::debug!(log.namespace("x"), "shown");
+    log.in_scope(|| tracing::warn!(target: "other", "hidden"));
+    let lines = out.json_lines().unwrap();
+    assert!(lines.iter().any(|l| l["message"] == "shown"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l["message"] == "hidden"), "{lines:?}");
+
+    scope.delete(gochat_coord::LOG_LEVEL).await.unwrap();
+    level_becomes("info").await;
+
+    // A logger without level control is refused up front.
+    assert!(matches!(
+        scope.follow_log_level(&ctx, &gochat_clog::Logger::current()),
+        Err(Error::InvalidArgument(_))
+    ));
+    ctx.cancel();
+    coord.close().await;
+}
+
 behaviour_suite! {
     backends: [memory, etcd],
     cases: [
@@ -548,5 +602,6 @@ behaviour_suite! {
         a_crashed_holders_id_frees_after_the_ttl,
         cancelling_the_context_releases_registrations,
         bad_arguments_are_errors,
+        the_log_level_follows_the_config_centre,
     ],
 }

@@ -21,6 +21,15 @@ use opentelemetry::{
     metrics::{AsyncInstrumentBuilder, Meter},
 };
 
+/// The meter a component reports through: the injected one (`Options::metrics`), else one
+/// from OpenTelemetry's global meter provider (a no-op until one is installed, e.g. by
+/// `gochat_metrics::Metrics::install_global`; install it before building components).
+pub fn meter_or_global(injected: Option<&Meter>, component: &'static str) -> Meter {
+    injected
+        .cloned()
+        .unwrap_or_else(|| opentelemetry::global::meter(component))
+}
+
 /// Points read from a component: a value and its labels each.
 pub type Points<T> = Vec<(T, Vec<KeyValue>)>;
 

@@ -66,7 +66,8 @@ impl Options {
     }
 
     /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
-    /// `gochat_metrics::Metrics::meter("db")`. Default: none.
+    /// `gochat_metrics::Metrics::meter("db")`. Default: the global meter provider
+    /// (`gochat_metrics::Metrics::install_global`; a no-op until one is installed).
     #[must_use]
     pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.metrics = Some(meter);
@@ -101,7 +102,8 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Db> {
         .logger
         .unwrap_or_else(gochat_clog::global)
         .namespace("db");
-    let counters = Arc::new(Counters::new(opts.metrics.as_ref().map(metrics::histogram)));
+    let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "db");
+    let counters = Arc::new(Counters::new(Some(metrics::histogram(&meter))));
     let primary = connect(&config.primary, false, &config, &counters, &log).await?;
     let mut shard_databases = Vec::new();
     for dsn in &config.sharding.databases {
@@ -122,9 +124,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Db> {
             config,
         }),
     };
-    if let Some(meter) = &opts.metrics {
-        metrics::register(meter, &Arc::downgrade(&db.shared.counters));
-    }
+    metrics::register(&meter, &Arc::downgrade(&db.shared.counters));
     if db.shared.config.auto_migrate {
         db.migrate().await?;
     }

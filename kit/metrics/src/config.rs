@@ -12,7 +12,7 @@
 //! config.validate().unwrap();
 //! ```
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use gochat_core::{ConfigError, Env};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,40 @@ pub struct Config {
     /// Share of new traces recorded (0 to 1); a trace follows its parent's decision.
     /// Default: 1 (development), 0.1 (production).
     pub sampling_ratio: f64,
+    /// Also export traces and metrics with OTLP over gRPC to a collector. `None`: no export
+    /// (Prometheus scrapes only). Default: `None`.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// Export to an OpenTelemetry collector (OTLP over gRPC).
+///
+/// ```
+/// let otlp: gochat_metrics::OtlpConfig =
+///     serde_json::from_str(r#"{ "endpoint": "http://otel-collector:4317", "interval": "15s" }"#).unwrap();
+/// assert_eq!(otlp.interval, std::time::Duration::from_secs(15));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OtlpConfig {
+    /// The collector's gRPC address, `http://host:4317`.
+    pub endpoint: String,
+    /// How often metrics are pushed. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How long one export may take. Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:4317".to_owned(),
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for Config {
@@ -54,6 +88,7 @@ impl Config {
             instance_id: None,
             listen: listen.parse().ok(),
             sampling_ratio,
+            otlp: None,
         }
     }
 
@@ -80,6 +115,23 @@ impl Config {
                 "sampling_ratio",
                 "must be between 0 and 1",
             ));
+        }
+        if let Some(otlp) = &self.otlp {
+            let endpoint = otlp.endpoint.as_str();
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+                || endpoint.parse::<http::Uri>().is_err()
+            {
+                return Err(ConfigError::new(
+                    "otlp.endpoint",
+                    "must be an http:// or https:// address, like http://collector:4317",
+                ));
+            }
+            if otlp.interval.is_zero() {
+                return Err(ConfigError::new("otlp.interval", "must be above zero"));
+            }
+            if otlp.timeout.is_zero() {
+                return Err(ConfigError::new("otlp.timeout", "must be above zero"));
+            }
         }
         Ok(())
     }

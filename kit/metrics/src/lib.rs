@@ -2,9 +2,14 @@
 // Library code returns typed errors; only proven invariants may panic (with a comment).
 #![warn(clippy::unwrap_used)]
 
+mod carrier;
+mod client;
 mod config;
-mod http_layer;
+mod instruments;
+mod metered_body;
+mod otlp;
 mod serve;
+mod server;
 
 use std::{fmt, sync::Arc};
 
@@ -17,10 +22,13 @@ use opentelemetry_sdk::{
     trace::{Sampler, SdkTracerProvider},
 };
 
-pub use config::Config;
-pub use http_layer::{HttpMetricsLayer, HttpMetricsService};
+pub use carrier::{HeaderExtractor, HeaderInjector};
+pub use client::{ClientLayer, ClientService};
+pub use config::{Config, OtlpConfig};
+pub use metered_body::MeteredBody;
 /// The OpenTelemetry API this crate is built on, so instruments use the same version.
 pub use opentelemetry;
+pub use server::{ServerLayer, ServerService, TRACE_ID_HEADER};
 
 /// Why the metrics provider could not be built or served.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +40,9 @@ pub enum Error {
     /// The Prometheus exporter or encoder failed.
     #[error("prometheus: {0}")]
     Prometheus(String),
+    /// The OTLP exporter could not be built.
+    #[error("otlp: {0}")]
+    Otlp(String),
     /// The scrape listener could not bind.
     #[error("cannot listen on {address}: {reason}")]
     Listen {
@@ -47,6 +58,7 @@ impl KitError for Error {
         match self {
             Self::Config(_) => ErrorKind::InvalidConfig,
             Self::Prometheus(_) => ErrorKind::Internal,
+            Self::Otlp(_) => ErrorKind::InvalidConfig,
             Self::Listen { .. } => ErrorKind::Unavailable,
         }
     }
@@ -94,16 +106,21 @@ pub fn new(ctx: &Context, config: Config, opts: Options) -> Result<Metrics, Erro
         .scope_info_enabled(false)
         .build()
         .map_err(|e| Error::Prometheus(e.to_string()))?;
-    let meters = SdkMeterProvider::builder()
+    let mut meters = SdkMeterProvider::builder()
         .with_resource(resource.clone())
-        .with_reader(exporter)
-        .build();
-    let tracers = SdkTracerProvider::builder()
+        .with_reader(exporter);
+    let mut tracers = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             config.sampling_ratio,
         ))))
-        .with_resource(resource)
-        .build();
+        .with_resource(resource);
+    if let Some(otlp) = &config.otlp {
+        let (spans, metrics) = otlp::exporters(otlp)?;
+        tracers = tracers.with_batch_exporter(spans);
+        meters = meters.with_reader(metrics);
+    }
+    let meters = meters.build();
+    let tracers = tracers.build();
     Ok(Metrics {
         shared: Arc::new(Shared {
             config,
@@ -146,9 +163,24 @@ impl Metrics {
         self.shared.meters.meter(component)
     }
 
-    /// The tracer provider, for the tracing bridge and exporters.
+    /// The tracer provider, for exporters of your own.
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
         &self.shared.tracers
+    }
+
+    /// Makes these providers OpenTelemetry's global ones, so components built without
+    /// `Options::metrics` (and libraries that use `opentelemetry::global`) report here.
+    /// Install before building the components: a meter is taken when a component is built.
+    pub fn install_global(&self) {
+        opentelemetry::global::set_meter_provider(self.shared.meters.clone());
+        opentelemetry::global::set_tracer_provider(self.shared.tracers.clone());
+    }
+
+    /// A tracer for the tracing ↔ OpenTelemetry bridge: pass it to
+    /// `gochat_clog::Options::tracer` so spans become OpenTelemetry spans and logged trace
+    /// ids are OpenTelemetry's.
+    pub fn tracer(&self) -> opentelemetry_sdk::trace::SdkTracer {
+        opentelemetry::trace::TracerProvider::tracer(&self.shared.tracers, "gochat")
     }
 
     /// Every metric in Prometheus's text format (content type
@@ -183,21 +215,33 @@ impl Metrics {
 
     /// Flushes and shuts both providers down. Idempotent.
     pub async fn close(&self) {
-        let shared = &self.shared;
+        let shared = self.shared.clone();
         if shared.ctx.is_cancelled() {
             return;
         }
         shared.ctx.cancel();
-        // Errors here are "already shut down" or an exporter that cannot flush: logged only.
-        for result in [
-            shared.meters.force_flush(),
-            shared.tracers.force_flush(),
-            shared.meters.shutdown(),
-            shared.tracers.shutdown(),
-        ] {
-            if let Err(e) = result {
-                gochat_clog::debug!(shared.log, error = %e, "closing the metrics providers");
+        // Flushing blocks until the exporters are done, and an OTLP export needs this
+        // runtime to make progress: block a thread of the blocking pool, not this one.
+        let flush = move || {
+            // Errors here are "already shut down" or an exporter that cannot flush: logged.
+            for result in [
+                shared.meters.force_flush(),
+                shared.tracers.force_flush(),
+                shared.meters.shutdown(),
+                shared.tracers.shutdown(),
+            ] {
+                if let Err(e) = result {
+                    gochat_clog::warn!(shared.log, error = %e, "closing the metrics providers");
+                }
             }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                if let Err(e) = runtime.spawn_blocking(flush).await {
+                    gochat_clog::warn!(self.shared.log, error = %e, "flushing the metrics providers");
+                }
+            }
+            Err(_) => flush(),
         }
     }
 

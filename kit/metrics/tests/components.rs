@@ -83,6 +83,16 @@ async fn prometheus_shows_cache_ratelimit_and_breaker_figures() {
     assert_eq!(value(&text, "cache_hits_total"), 1.0);
     assert_eq!(value(&text, "cache_misses_total"), 1.0);
     assert_eq!(value(&text, "cache_loads_total"), 1.0);
+    for outcome in ["hit", "miss"] {
+        assert_eq!(
+            value(
+                &text,
+                &format!(r#"cache_get_or_load_duration_seconds_count{{outcome="{outcome}"}}"#)
+            ),
+            1.0,
+            "{outcome}"
+        );
+    }
     assert_eq!(
         value(&text, r#"ratelimit_decisions_total{decision="allowed"}"#),
         1.0
@@ -113,6 +123,8 @@ async fn prometheus_shows_mq_and_db_figures() {
 
     let mut mq_config = gochat_mq::Config::for_env(Env::Development);
     mq_config.backend = gochat_mq::Backend::Memory(gochat_mq::MemoryConfig::named("metrics-test"));
+    mq_config.consumer.max_retries = 1;
+    mq_config.consumer.retry_backoff = Duration::from_millis(1);
     let mq = gochat_mq::new(
         &ctx,
         mq_config,
@@ -120,12 +132,34 @@ async fn prometheus_shows_mq_and_db_figures() {
     )
     .await
     .unwrap();
+    mq.admin().create_topic("events", 1).await.unwrap();
+    // "1" fails once and is retried; "2" fails for good and is dead-lettered.
+    let handler = |message: gochat_mq::Received| async move {
+        match (message.value_str(), message.attempt) {
+            (Some("1"), 1) => Err(gochat_mq::HandlerError::from("try again")),
+            (Some("2"), _) => Err(gochat_mq::Permanent("malformed".into()).into()),
+            _ => Ok(()),
+        }
+    };
+    let subscription = mq
+        .consumer("metrics-test")
+        .subscribe(&["events"], handler)
+        .await
+        .unwrap();
     for i in 0..3 {
         mq.producer()
             .send(gochat_mq::Message::new("events", format!("{i}")))
             .await
             .unwrap();
     }
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while mq.stats().dead_lettered < 1 || mq.stats().consumed < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the three messages handled");
+    subscription.shutdown().await;
 
     let db = gochat_db::new(
         &ctx,
@@ -163,8 +197,15 @@ async fn prometheus_shows_mq_and_db_figures() {
     assert_eq!(value(&text, "coord_lease_losses_total"), 0.0);
     assert_eq!(value(&text, "coord_watch_resumes_total"), 0.0);
     drop(coord);
-    assert_eq!(value(&text, "mq_produced_total"), 3.0);
-    assert_eq!(value(&text, "mq_consumed_total"), 0.0);
+    assert_eq!(
+        value(&text, "mq_produced_total"),
+        4.0,
+        "three, and one to the DLQ"
+    );
+    assert_eq!(value(&text, "mq_consumed_total"), 3.0);
+    assert_eq!(value(&text, "mq_retried_total"), 1.0);
+    assert_eq!(value(&text, "mq_dead_lettered_total"), 1.0);
+    assert_eq!(value(&text, "mq_lag"), 0.0);
     assert!(value(&text, "db_queries_total") >= 2.0, "{text}");
     assert!(value(&text, "db_failed_queries_total") >= 1.0, "{text}");
     assert!(value(&text, "db_query_seconds_total") > 0.0, "{text}");

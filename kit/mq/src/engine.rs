@@ -290,8 +290,9 @@ impl Engine {
         loop {
             attempt += 1;
             message.attempt = attempt;
-            let handled = AssertUnwindSafe(self.handler.handle(message.clone()))
-                .catch_unwind()
+            let handled = self
+                .log
+                .bind(AssertUnwindSafe(self.handler.handle(message.clone())).catch_unwind())
                 .instrument(span.clone())
                 .await;
             let error: HandlerError = match handled {

@@ -60,7 +60,8 @@ impl Options {
     }
 
     /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
-    /// `gochat_metrics::Metrics::meter("mq")`. Default: none.
+    /// `gochat_metrics::Metrics::meter("mq")`. Default: the global meter provider
+    /// (`gochat_metrics::Metrics::install_global`; a no-op until one is installed).
     #[must_use]
     pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.metrics = Some(meter);
@@ -97,9 +98,8 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Mq, Err
             subscriptions: Mutex::new(Vec::new()),
         }),
     };
-    if let Some(meter) = &opts.metrics {
-        metrics::register(meter, &Arc::downgrade(&mq.shared));
-    }
+    let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "mq");
+    metrics::register(&meter, &Arc::downgrade(&mq.shared));
     Ok(mq)
 }
 

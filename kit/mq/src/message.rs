@@ -68,6 +68,24 @@ impl Headers {
     }
 }
 
+/// Trace context is read from headers ([`gochat_clog::request_span_from`]).
+impl gochat_clog::Extractor for Headers {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.get_str(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+/// Trace context is written into headers ([`gochat_clog::inject_trace`]).
+impl gochat_clog::Injector for Headers {
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key, value);
+    }
+}
+
 /// A message to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -78,7 +96,7 @@ pub struct Message {
     pub key: Option<Bytes>,
     /// The payload.
     pub value: Bytes,
-    /// Headers. The producer adds `trace_id` from the current span unless it is set.
+    /// Headers. The producer adds `traceparent` from the current span unless it is set.
     pub headers: Headers,
 }
 
@@ -120,10 +138,10 @@ impl Message {
         self
     }
 
-    /// Sets the trace id explicitly (otherwise the current span's is used).
+    /// Sets the W3C `traceparent` explicitly (otherwise the current span's is used).
     #[must_use]
-    pub fn trace_id(self, trace_id: impl Into<String>) -> Self {
-        self.header(TRACE_HEADER, trace_id.into())
+    pub fn traceparent(self, traceparent: impl Into<String>) -> Self {
+        self.header(TRACE_HEADER, traceparent.into())
     }
 }
 
@@ -150,9 +168,13 @@ pub struct Received {
 }
 
 impl Received {
-    /// The sender's trace id (the `trace_id` header).
+    /// The sender's trace id: the trace-id part of the `traceparent` header.
     pub fn trace_id(&self) -> Option<&str> {
-        self.headers.get_str(TRACE_HEADER)
+        let mut parts = self.headers.get_str(TRACE_HEADER)?.split('-');
+        let _version = parts.next()?;
+        parts
+            .next()
+            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
     /// The payload parsed as JSON.

@@ -289,7 +289,7 @@ async fn failing_handler_is_retried_then_dead_lettered(cluster: Cluster, fx: Fix
     for value in ["ok1", "poison", "malformed", "panic", "ok2"] {
         let message = Message::new(topic.as_str(), value)
             .key("card")
-            .trace_id("trace-dlq-1");
+            .traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
         mq.producer().send(message).await.unwrap();
     }
     let handled = take(&mut rx, 2).await;
@@ -334,7 +334,7 @@ async fn failing_handler_is_retried_then_dead_lettered(cluster: Cluster, fx: Fix
     assert_eq!(poison.key_str(), Some("card"));
     assert_eq!(
         poison.trace_id(),
-        Some("trace-dlq-1"),
+        Some("0af7651916cd43dd8448eb211c80319c"),
         "the trace id travels along"
     );
     assert_eq!(

@@ -56,7 +56,8 @@ impl Options {
     }
 
     /// The meter this component reports its figures to (docs/metrics.md lists them), e.g.
-    /// `gochat_metrics::Metrics::meter("ratelimit")`. Default: none.
+    /// `gochat_metrics::Metrics::meter("ratelimit")`. Default: the global meter provider
+    /// (`gochat_metrics::Metrics::install_global`; a no-op until one is installed).
     #[must_use]
     pub fn metrics(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.metrics = Some(meter);
@@ -124,9 +125,8 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<RateLim
         log,
         ctx,
     });
-    if let Some(meter) = &opts.metrics {
-        metrics::register(meter, &Arc::downgrade(&shared));
-    }
+    let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "ratelimit");
+    metrics::register(&meter, &Arc::downgrade(&shared));
     let swept = Arc::downgrade(&shared);
     shared.ctx.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

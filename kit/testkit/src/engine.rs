@@ -124,6 +124,8 @@ impl Requirement {
     /// On an unknown engine name, naming it.
     pub fn from_env() -> Self {
         let value = std::env::var(Self::VAR).unwrap_or_default();
+        // Deliberate: this is the test harness, and a misspelt requirement must stop the run
+        // rather than let required engines be skipped.
         Self::parse(&value).unwrap_or_else(|e| panic!("{}={value:?}: {e}", Self::VAR))
     }
 
@@ -152,6 +154,7 @@ pub async fn endpoint(engine: Engine) -> Option<String> {
             Err(e) => format!("{engine} at {value} does not answer: {e}"),
         }
     };
+    // Deliberate: in a full run a missing engine fails the test loudly, never skips it.
     if required {
         panic!(
             "{problem}, and {}={} requires {engine}. Start the engines with \

@@ -1,0 +1,221 @@
+//! Register, login, refresh (rotating), logout (revoking the session) and token checks.
+
+use gochat_proto::{
+    common::User,
+    logic::{LoginRequest, RegisterRequest, Session, TokenPair},
+    repo::{CreateUserRequest, GetCredentialsRequest, GetUserRequest},
+};
+use tonic::Request;
+
+use crate::{
+    Error, Logic, password,
+    tokens::{Claims, Kind, Tokens},
+};
+
+fn refresh_key(jti: &str) -> String {
+    format!("auth:refresh:{jti}")
+}
+
+fn revoked_key(sid: &str) -> String {
+    format!("auth:revoked:{sid}")
+}
+
+/// Usernames: 3 to 32 of `[A-Za-z0-9_.-]`.
+fn check_username(username: &str) -> Result<(), Error> {
+    let ok = (3..=32).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(
+            "username must be 3 to 32 letters, digits, '_', '.' or '-'".to_owned(),
+        ))
+    }
+}
+
+impl Logic {
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`]; the repository's `AlreadyExists` for a taken username.
+    pub async fn register(&self, req: RegisterRequest) -> Result<User, Error> {
+        check_username(&req.username)?;
+        if !(8..=128).contains(&req.password.len()) {
+            return Err(Error::InvalidArgument(
+                "password must be 8 to 128 bytes".to_owned(),
+            ));
+        }
+        if req.nickname.chars().count() > 64 {
+            return Err(Error::InvalidArgument(
+                "nickname is longer than 64".to_owned(),
+            ));
+        }
+        let password_hash = password::hash(req.password).await?;
+        let user = self
+            .deps
+            .repo
+            .create_user(Request::new(CreateUserRequest {
+                username: req.username,
+                password_hash,
+                nickname: req.nickname,
+                email: req.email,
+            }))
+            .await?
+            .into_inner();
+        Ok(user)
+    }
+
+    /// Checks a username and password; a new session with a token pair.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for an unknown user or a wrong password (the same answer).
+    pub async fn login(&self, req: LoginRequest) -> Result<TokenPair, Error> {
+        self.limit(crate::LOGIN_RULE, &req.username).await?;
+        let wrong = || Error::Unauthorized("wrong username or password".to_owned());
+        let credentials = match self
+            .deps
+            .repo
+            .get_credentials(Request::new(GetCredentialsRequest {
+                username: req.username,
+            }))
+            .await
+        {
+            Ok(found) => found.into_inner(),
+            Err(status) if status.code() == tonic::Code::NotFound => return Err(wrong()),
+            Err(status) => return Err(status.into()),
+        };
+        if !password::verify(req.password, credentials.password_hash).await? {
+            return Err(wrong());
+        }
+        let user = credentials.user.ok_or_else(wrong)?;
+        let session = self.deps.ids.snowflake()?.to_string();
+        self.issue(user, &session).await
+    }
+
+    /// A new token pair for a refresh token, which stops working (rotation).
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for a bad, expired, already used or logged-out token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, Error> {
+        let claims = self.tokens.check(refresh_token, Kind::Refresh)?;
+        self.check_session(&claims).await?;
+        let used = self
+            .deps
+            .cache
+            .keys()
+            .del(&[&refresh_key(&claims.jti)])
+            .await?;
+        if used == 0 {
+            return Err(Error::Unauthorized(
+                "this refresh token was used already".to_owned(),
+            ));
+        }
+        let user = self
+            .deps
+            .repo
+            .get_user(Request::new(GetUserRequest {
+                user_id: claims.sub.clone(),
+            }))
+            .await?
+            .into_inner();
+        self.issue(user, &claims.sid).await
+    }
+
+    /// Ends the session of `access_token`: its access and refresh tokens stop working.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for a bad token.
+    pub async fn logout(&self, access_token: &str) -> Result<Session, Error> {
+        let claims = self
+            .validate(access_token)
+            .await
+            .map(|(claims, _)| claims)?;
+        self.deps
+            .cache
+            .string()
+            .set(
+                &revoked_key(&claims.sid),
+                b"1",
+                Some(self.config.refresh_ttl),
+            )
+            .await?;
+        Ok(session(&claims))
+    }
+
+    /// Who a valid access token belongs to.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for a bad, expired or logged-out token.
+    pub async fn validate_token(&self, access_token: &str) -> Result<Session, Error> {
+        self.validate(access_token)
+            .await
+            .map(|(_, session)| session)
+    }
+
+    async fn validate(&self, access_token: &str) -> Result<(Claims, Session), Error> {
+        let claims = self.tokens.check(access_token, Kind::Access)?;
+        self.check_session(&claims).await?;
+        let session = session(&claims);
+        Ok((claims, session))
+    }
+
+    async fn check_session(&self, claims: &Claims) -> Result<(), Error> {
+        if self
+            .deps
+            .cache
+            .string()
+            .get(&revoked_key(&claims.sid))
+            .await?
+            .is_some()
+        {
+            return Err(Error::Unauthorized(
+                "this session was logged out".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn issue(&self, user: User, session: &str) -> Result<TokenPair, Error> {
+        let config = &self.config;
+        let access = Tokens::claims(
+            &user.id,
+            self.deps.ids.snowflake()?.to_string(),
+            session,
+            Kind::Access,
+            config.access_ttl,
+        );
+        let refresh_jti = self.deps.ids.snowflake()?.to_string();
+        let refresh = Tokens::claims(
+            &user.id,
+            refresh_jti.clone(),
+            session,
+            Kind::Refresh,
+            config.refresh_ttl,
+        );
+        self.deps
+            .cache
+            .string()
+            .set(
+                &refresh_key(&refresh_jti),
+                session,
+                Some(config.refresh_ttl),
+            )
+            .await?;
+        Ok(TokenPair {
+            access_token: self.tokens.sign(&access)?,
+            refresh_token: self.tokens.sign(&refresh)?,
+            expires_in_secs: i64::try_from(config.access_ttl.as_secs()).unwrap_or(i64::MAX),
+            user: Some(user),
+        })
+    }
+}
+
+fn session(claims: &Claims) -> Session {
+    Session {
+        user_id: claims.sub.clone(),
+        token_id: claims.sid.clone(),
+        expires_at_ms: i64::try_from(claims.exp.saturating_mul(1000)).unwrap_or(i64::MAX),
+    }
+}

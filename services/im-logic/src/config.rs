@@ -1,0 +1,69 @@
+//! How im-logic issues tokens and routes messages.
+
+use std::time::Duration;
+
+use gochat_core::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// im-logic's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The HMAC key access and refresh tokens are signed with (HS256); at least 32 bytes.
+    pub jwt_secret: String,
+    /// How long an access token is valid. Default: 15 minutes.
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    /// How long a refresh token is valid. Default: 30 days.
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    /// The longest message content, in bytes. Default: 4 KiB.
+    pub max_content_bytes: usize,
+    /// Groups up to this size fan out at once; larger ones go to im-task. Default: 500.
+    pub small_group_limit: usize,
+    /// How long a client_msg_id's answer is kept for resends. Default: 24 hours.
+    #[serde(with = "humantime_serde")]
+    pub dedup_ttl: Duration,
+    /// Put before every mq topic name (`{prefix}im-upstream`, …). Default: none.
+    pub topic_prefix: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_content_bytes: 4 * 1024,
+            small_group_limit: 500,
+            dedup_ttl: Duration::from_secs(24 * 3600),
+            topic_prefix: String::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt_secret.len() < 32 {
+            return Err(ConfigError::new("jwt_secret", "must be at least 32 bytes"));
+        }
+        if self.access_ttl.is_zero() || self.refresh_ttl < self.access_ttl {
+            return Err(ConfigError::new(
+                "refresh_ttl",
+                "access_ttl must be above zero and refresh_ttl at least as long",
+            ));
+        }
+        if self.max_content_bytes == 0 {
+            return Err(ConfigError::new("max_content_bytes", "must be above zero"));
+        }
+        if self.dedup_ttl.is_zero() {
+            return Err(ConfigError::new("dedup_ttl", "must be above zero"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+#![doc = include_str!("../README.md")]
+// Library code returns typed errors; only proven invariants may panic (with a comment).
+#![warn(clippy::unwrap_used)]
+
+mod auth;
+mod batch;
+mod breaker;
+mod calls;
+mod config;
+mod error;
+mod password;
+mod route;
+mod send;
+mod seq;
+mod service;
+mod tokens;
+mod upstream;
+
+use std::sync::Arc;
+
+use gochat_cache::Cache;
+use gochat_clog::Logger;
+use gochat_core::Context;
+use gochat_mq::Mq;
+use gochat_once::Once;
+use gochat_proto::repo::repo_service_server::RepoService;
+use gochat_uid::Uid;
+
+pub use breaker::guarded;
+pub use calls::MAX_HISTORY;
+pub use config::Config;
+pub use error::Error;
+pub use route::{DOWNSTREAM_PREFIX, Router, TASK_TOPIC, Topics, presence_key};
+pub use upstream::{UPSTREAM_GROUP, UPSTREAM_TOPIC};
+
+/// The repository im-logic calls: an `im_repo::Repo` in process, or a gRPC client adapter.
+pub type RepoHandle = Arc<dyn RepoService>;
+
+/// What im-logic is built on.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Deps {
+    /// The repository.
+    pub repo: RepoHandle,
+    /// Tokens, seqs and presence.
+    pub cache: Cache,
+    /// client_msg_id deduplication.
+    pub once: Once,
+    /// Message ids.
+    pub ids: Uid,
+    /// Downstream deliveries and im-task jobs.
+    pub mq: Mq,
+    /// Where it logs.
+    pub log: Logger,
+    /// Limits on logins (rule `login`, per username) and sends (rule `send_message`, per
+    /// user); none when `None`.
+    pub limiter: Option<gochat_ratelimit::RateLimiter>,
+}
+
+impl Deps {
+    /// Everything im-logic needs.
+    pub fn new(repo: RepoHandle, cache: Cache, once: Once, ids: Uid, mq: Mq, log: Logger) -> Self {
+        Self {
+            repo,
+            cache,
+            once,
+            ids,
+            mq,
+            log,
+            limiter: None,
+        }
+    }
+
+    /// Limits logins and sends with `limiter`'s `login` and `send_message` rules.
+    #[must_use]
+    pub fn limiter(mut self, limiter: gochat_ratelimit::RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+}
+
+/// im-logic: auth, users, conversations, groups and the message pipeline.
+#[derive(Clone)]
+pub struct Logic {
+    deps: Deps,
+    config: Arc<Config>,
+    tokens: tokens::Tokens,
+    batcher: batch::Batcher,
+    router: Router,
+}
+
+impl std::fmt::Debug for Logic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logic").finish_non_exhaustive()
+    }
+}
+
+/// The rate-limit rule for logins, keyed by username.
+pub const LOGIN_RULE: &str = "login";
+
+/// The rate-limit rule for sends, keyed by user id.
+pub const SEND_RULE: &str = "send_message";
+
+impl Logic {
+    /// Takes a token of `rule` for `key`, or says when to try again.
+    pub(crate) async fn limit(&self, rule: &str, key: &str) -> Result<(), Error> {
+        let Some(limiter) = &self.deps.limiter else {
+            return Ok(());
+        };
+        let decision = limiter.allow(key, rule).await?;
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(Error::RateLimited {
+                what: rule.to_owned(),
+                retry_after: decision.retry_after,
+            })
+        }
+    }
+
+    /// im-logic on `deps`; its background work (the persistence batcher) stops with `ctx`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming a bad config field.
+    pub fn new(ctx: &Context, deps: Deps, config: Config) -> Result<Self, Error> {
+        config
+            .validate()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let tokens = tokens::Tokens::new(&config.jwt_secret);
+        let batcher = batch::Batcher::start(ctx, deps.repo.clone(), deps.log.clone());
+        let router = Router::new(
+            deps.cache.clone(),
+            deps.mq.clone(),
+            Topics::with_prefix(config.topic_prefix.clone()),
+        );
+        Ok(Self {
+            router,
+            deps,
+            config: Arc::new(config),
+            tokens,
+            batcher,
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! Where a stored message goes: small conversations straight to the gateways their members
+//! are connected to (one mq message per gateway); large groups and the world channel to
+//! im-task; members with no connection to the push provider (through im-task).
+
+use std::collections::BTreeMap;
+
+use gochat_mq::Message as MqMessage;
+use gochat_proto::{
+    common::{Conversation, ConversationType, Message},
+    events::{Downstream, Fanout, Push, Task, downstream, task},
+    prost::Message as _,
+    repo::ListMembersRequest,
+};
+use tonic::Request;
+
+use gochat_cache::{Cache, Reply};
+use gochat_mq::Mq;
+
+use crate::{Error, Logic};
+
+/// The topic of im-task's jobs.
+pub const TASK_TOPIC: &str = "im-task";
+
+/// The prefix of a gateway's own topic: `im-downstream-{gateway_id}`.
+pub const DOWNSTREAM_PREFIX: &str = "im-downstream-";
+
+/// The mq topics the services use, all under one prefix (empty by default; a deployment's or
+/// a test's own otherwise).
+///
+/// ```
+/// let topics = im_logic::Topics::with_prefix("staging.");
+/// assert_eq!(topics.task(), "staging.im-task");
+/// assert_eq!(topics.downstream("gw-1"), "staging.im-downstream-gw-1");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+}
+
+impl Topics {
+    /// Topics named `{prefix}im-upstream`, `{prefix}im-task`, `{prefix}im-downstream-{gateway}`.
+    pub fn with_prefix(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Where gateways publish client message frames.
+    pub fn upstream(&self) -> String {
+        format!("{}{}", self.prefix, crate::UPSTREAM_TOPIC)
+    }
+
+    /// im-task's jobs.
+    pub fn task(&self) -> String {
+        format!("{}{TASK_TOPIC}", self.prefix)
+    }
+
+    /// The topic gateway `gateway_id` consumes.
+    pub fn downstream(&self, gateway_id: &str) -> String {
+        format!("{}{DOWNSTREAM_PREFIX}{gateway_id}", self.prefix)
+    }
+}
+
+/// The cache set of gateway ids a user is connected to (gateways add and refresh it).
+pub fn presence_key(user_id: &str) -> String {
+    format!("presence:{user_id}")
+}
+
+impl Logic {
+    /// Routes a stored message by the size and kind of its conversation.
+    pub(crate) async fn route(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+    ) -> Result<(), Error> {
+        if conversation.r#type == i32::from(ConversationType::World) {
+            return self.fan_out_later(message).await;
+        }
+        let members = self
+            .deps
+            .repo
+            .list_members(Request::new(ListMembersRequest {
+                conversation_id: conversation.id.clone(),
+            }))
+            .await?
+            .into_inner()
+            .members;
+        if members.len() > self.config.small_group_limit {
+            return self.fan_out_later(message).await;
+        }
+        let users = members.into_iter().map(|m| m.user_id).collect();
+        self.router.deliver(users, message).await
+    }
+
+    async fn fan_out_later(&self, message: &Message) -> Result<(), Error> {
+        let job = Task {
+            job: Some(task::Job::Fanout(Fanout {
+                message: Some(message.clone()),
+            })),
+        };
+        self.router
+            .publish(
+                &self.router.topics().task(),
+                &message.conversation_id,
+                job.encode_to_vec(),
+            )
+            .await
+    }
+}
+
+/// Delivery: presence lookups (cache) and publishing (mq). im-logic routes through it, and
+/// im-task delivers large groups' messages in batches through it.
+#[derive(Clone, Debug)]
+pub struct Router {
+    cache: Cache,
+    mq: Mq,
+    topics: Topics,
+}
+
+impl Router {
+    /// Looks presence up in `cache`, publishes on `mq`'s `topics`.
+    pub fn new(cache: Cache, mq: Mq, topics: Topics) -> Self {
+        Self { cache, mq, topics }
+    }
+
+    /// The topics it publishes on.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Sends `message` to every gateway `users` are connected to, one mq message per gateway;
+    /// users connected nowhere are handed to the push provider through im-task.
+    ///
+    /// # Errors
+    /// The cache or the bus failing.
+    pub async fn deliver(&self, users: Vec<String>, message: &Message) -> Result<(), Error> {
+        let frame = downstream::Frame::Message(message.clone());
+        let offline = self.notify(users, frame, &message.conversation_id).await?;
+        if !offline.is_empty() {
+            let job = Task {
+                job: Some(task::Job::Push(Push {
+                    user_ids: offline,
+                    message: Some(message.clone()),
+                })),
+            };
+            self.publish(
+                &self.topics.task(),
+                &message.conversation_id,
+                job.encode_to_vec(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `frame` to the gateways `users` are connected to (one mq message per gateway,
+    /// keyed by `key`); the users connected nowhere.
+    ///
+    /// # Errors
+    /// The cache or the bus failing.
+    pub async fn notify(
+        &self,
+        users: Vec<String>,
+        frame: downstream::Frame,
+        key: &str,
+    ) -> Result<Vec<String>, Error> {
+        let online = self.presence(&users).await?;
+        let mut by_gateway: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut offline = Vec::new();
+        for user in users {
+            match online.get(&user) {
+                Some(gateways) => {
+                    for gateway in gateways {
+                        by_gateway
+                            .entry(gateway.clone())
+                            .or_default()
+                            .push(user.clone());
+                    }
+                }
+                None => offline.push(user),
+            }
+        }
+        for (gateway, user_ids) in by_gateway {
+            let down = Downstream {
+                user_ids,
+                frame: Some(frame.clone()),
+            };
+            self.publish(&self.topics.downstream(&gateway), key, down.encode_to_vec())
+                .await?;
+        }
+        Ok(offline)
+    }
+
+    /// The gateways each of `users` is connected to, read in one cache round trip; users
+    /// connected nowhere are left out.
+    ///
+    /// # Errors
+    /// The cache failing.
+    pub async fn presence(&self, users: &[String]) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        let mut pipeline = self.cache.pipeline();
+        for user in users {
+            pipeline = pipeline.smembers(&presence_key(user));
+        }
+        let replies = if pipeline.is_empty() {
+            Vec::new()
+        } else {
+            pipeline.exec().await?
+        };
+        let mut online = BTreeMap::new();
+        for (user, reply) in users.iter().zip(replies) {
+            let gateways: Vec<String> = match reply? {
+                Reply::Array(members) => members
+                    .into_iter()
+                    .filter_map(|member| match member {
+                        Reply::Bytes(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if !gateways.is_empty() {
+                online.insert(user.clone(), gateways);
+            }
+        }
+        Ok(online)
+    }
+
+    /// Sends `message` to every connection of each of `gateways` (the world channel): a
+    /// delivery with no user ids means everyone connected to that gateway.
+    ///
+    /// # Errors
+    /// The bus failing.
+    pub async fn broadcast(&self, gateways: &[String], message: &Message) -> Result<(), Error> {
+        for gateway in gateways {
+            let frame = Downstream {
+                user_ids: Vec::new(),
+                frame: Some(downstream::Frame::Message(message.clone())),
+            };
+            self.publish(
+                &self.topics.downstream(gateway),
+                &message.conversation_id,
+                frame.encode_to_vec(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `payload` on `topic`, keyed (ordered) by `key`.
+    ///
+    /// # Errors
+    /// The bus failing.
+    pub async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), Error> {
+        self.mq
+            .producer()
+            .send(MqMessage::new(topic, payload).key(key.to_owned()))
+            .await?;
+        Ok(())
+    }
+}

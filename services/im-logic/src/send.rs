@@ -1,0 +1,187 @@
+//! Sending a message: membership → deduplicate the client_msg_id → next seq → store (group
+//! commit) → ack → route. Nothing is acked before it is stored; a resend gets the first ack.
+
+use gochat_proto::{
+    common::{Conversation, ConversationType, Message},
+    logic::{Ack, SendMessageRequest},
+    repo::{GetConversationRequest, GetMemberRequest, GetOrCreateSingleRequest},
+};
+use serde::{Deserialize, Serialize};
+use tonic::{Code, Request};
+
+use crate::{Error, Logic};
+
+/// The message types clients may send.
+const TYPES: [&str; 4] = ["text", "image", "file", "system"];
+
+/// What a first send stored, kept to answer resends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Sent {
+    message_id: String,
+    seq: i64,
+    created_at_ms: i64,
+}
+
+impl Logic {
+    /// Stores and routes one message; the ack, once stored.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad message; [`Error::Forbidden`] for a non-member;
+    /// the repository, cache or bus failing.
+    pub async fn send(&self, req: SendMessageRequest) -> Result<Ack, Error> {
+        let user = req.user_id.trim();
+        if user.is_empty() {
+            return Err(Error::Unauthorized("no user".to_owned()));
+        }
+        self.limit(crate::SEND_RULE, user).await?;
+        if req.content.is_empty() {
+            return Err(Error::InvalidArgument("content is empty".to_owned()));
+        }
+        if req.content.len() > self.config.max_content_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "content is longer than {} bytes",
+                self.config.max_content_bytes
+            )));
+        }
+        if !TYPES.contains(&req.message_type.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "message_type must be one of {TYPES:?}"
+            )));
+        }
+        if req.client_msg_id.is_empty() || req.client_msg_id.len() > 64 {
+            return Err(Error::InvalidArgument(
+                "client_msg_id must be 1 to 64 bytes".to_owned(),
+            ));
+        }
+        let conversation = self.conversation_for(&req).await?;
+        self.check_member(&conversation, user).await?;
+
+        let key = format!("send:{}:{user}:{}", conversation.id, req.client_msg_id);
+        let sent: Sent = self
+            .deps
+            .once
+            .execute(&key, self.config.dedup_ttl, || {
+                self.store(&conversation.id, user, &req)
+            })
+            .await
+            .map_err(|e| match e {
+                gochat_once::Error::Operation(e) => e,
+                other => Error::Internal(other.to_string()),
+            })?;
+        let message = Message {
+            message_id: sent.message_id.clone(),
+            conversation_id: conversation.id.clone(),
+            seq: sent.seq,
+            from_user_id: user.to_owned(),
+            content: req.content.clone(),
+            message_type: req.message_type.clone(),
+            client_msg_id: req.client_msg_id.clone(),
+            created_at_ms: sent.created_at_ms,
+        };
+        // Stored: the ack stands whatever routing does; receivers pull what they missed.
+        if let Err(e) = self.route(&conversation, &message).await {
+            gochat_clog::warn!(self.deps.log, error = %e, conversation = %conversation.id, "routing a stored message failed");
+        }
+        Ok(Ack {
+            client_msg_id: req.client_msg_id,
+            message_id: sent.message_id,
+            conversation_id: conversation.id,
+            seq: sent.seq,
+            created_at_ms: sent.created_at_ms,
+        })
+    }
+
+    async fn conversation_for(&self, req: &SendMessageRequest) -> Result<Conversation, Error> {
+        let repo = &self.deps.repo;
+        let found = if !req.to_user_id.is_empty() {
+            repo.get_or_create_single(Request::new(GetOrCreateSingleRequest {
+                user_id: req.user_id.clone(),
+                peer_user_id: req.to_user_id.clone(),
+            }))
+            .await
+        } else if !req.conversation_id.is_empty() {
+            repo.get_conversation(Request::new(GetConversationRequest {
+                conversation_id: req.conversation_id.clone(),
+            }))
+            .await
+        } else {
+            return Err(Error::InvalidArgument(
+                "conversation_id or to_user_id is required".to_owned(),
+            ));
+        };
+        found.map(tonic::Response::into_inner).map_err(|status| {
+            if status.code() == Code::NotFound {
+                Error::Forbidden("not a member of this conversation".to_owned())
+            } else {
+                status.into()
+            }
+        })
+    }
+
+    /// Only members may write (everyone may write the world channel).
+    pub(crate) async fn check_member(
+        &self,
+        conversation: &Conversation,
+        user: &str,
+    ) -> Result<(), Error> {
+        if conversation.r#type == i32::from(ConversationType::World) {
+            return Ok(());
+        }
+        let member = self
+            .deps
+            .repo
+            .get_member(Request::new(GetMemberRequest {
+                conversation_id: conversation.id.clone(),
+                user_id: user.to_owned(),
+            }))
+            .await
+            .map_err(Error::from);
+        match member {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Err(Error::Forbidden(
+                "not a member of this conversation".to_owned(),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a seq and stores the message; a seq found taken (the counter was lost) is
+    /// replaced after moving the counter past the stored ones.
+    async fn store(
+        &self,
+        conversation: &str,
+        user: &str,
+        req: &SendMessageRequest,
+    ) -> Result<Sent, Error> {
+        for _ in 0..3 {
+            let seq = self.next_seq(conversation).await?;
+            let message = Message {
+                message_id: self.deps.ids.snowflake()?.to_string(),
+                conversation_id: conversation.to_owned(),
+                seq,
+                from_user_id: user.to_owned(),
+                content: req.content.clone(),
+                message_type: req.message_type.clone(),
+                client_msg_id: req.client_msg_id.clone(),
+                created_at_ms: gochat_proto::now_ms(),
+            };
+            match self.batcher.store(message).await {
+                // The stored one may be an earlier send of the same client_msg_id.
+                Ok(stored) => {
+                    return Ok(Sent {
+                        message_id: stored.message_id,
+                        seq: stored.seq,
+                        created_at_ms: stored.created_at_ms,
+                    });
+                }
+                Err(status) if status.code() == Code::AlreadyExists => {
+                    self.reseed_seq(conversation).await?;
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+        Err(Error::Internal(format!(
+            "no free seq in {conversation} after three tries"
+        )))
+    }
+}

@@ -1,0 +1,8 @@
+//! The tables, as sea-orm entities. Ids are Snowflake ids as decimal strings (the world
+//! channel's conversation id is `world`); times are Unix milliseconds.
+
+pub(crate) mod conversation;
+pub(crate) mod group;
+pub(crate) mod member;
+pub(crate) mod message;
+pub(crate) mod user;

@@ -1,0 +1,100 @@
+//! The schema: one migration creating every table from its entity, plus the indexes the
+//! queries need; and the shard tables of `messages` when messages are sharded.
+
+use gochat_db::{
+    ShardSchema,
+    sea_orm::{
+        ConnectionTrait, DbBackend, DbErr, EntityTrait, Schema,
+        sea_query::{Alias, Index, IndexCreateStatement, TableCreateStatement},
+    },
+    sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager},
+};
+
+use crate::entity::{conversation, group, member, message, user};
+
+/// The migrator `gochat_db::Options::migrator::<Migrator>()` takes.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateTables)]
+    }
+}
+
+/// The `messages` shard tables (`messages_00` …), for `gochat_db::Options::shard_schema`.
+pub fn messages_shards() -> ShardSchema {
+    // The backend only changes column types sea-orm picks; the unique constraints are inline.
+    ShardSchema::new("messages", |name| messages_table(DbBackend::Postgres, name))
+}
+
+struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m0001_create_tables"
+    }
+}
+
+fn create<E: EntityTrait>(backend: DbBackend, entity: E) -> TableCreateStatement {
+    Schema::new(backend)
+        .create_table_from_entity(entity)
+        .if_not_exists()
+        .to_owned()
+}
+
+/// `messages` (or one shard of it) with its two unique keys inline, named after the table
+/// (PostgreSQL wants constraint names unique per schema).
+fn messages_table(backend: DbBackend, name: &str) -> TableCreateStatement {
+    let mut table = create(backend, message::Entity);
+    table
+        .table(Alias::new(name))
+        .index(
+            Index::create()
+                .name(format!("{name}_conversation_seq"))
+                .col(message::Column::ConversationId)
+                .col(message::Column::Seq)
+                .unique(),
+        )
+        .index(
+            Index::create()
+                .name(format!("{name}_client_msg"))
+                .col(message::Column::ConversationId)
+                .col(message::Column::FromUserId)
+                .col(message::Column::ClientMsgId)
+                .unique(),
+        );
+    table
+}
+
+fn index(name: &str) -> IndexCreateStatement {
+    Index::create().name(name).if_not_exists().to_owned()
+}
+
+// The trait's own signature elides SchemaManager's lifetime; async_trait needs it matched.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_connection().get_database_backend();
+        manager.create_table(create(backend, user::Entity)).await?;
+        manager
+            .create_table(create(backend, conversation::Entity))
+            .await?;
+        manager
+            .create_table(create(backend, member::Entity))
+            .await?;
+        manager.create_table(create(backend, group::Entity)).await?;
+        manager
+            .create_table(messages_table(backend, "messages"))
+            .await?;
+        manager
+            .create_index(
+                index("members_by_user")
+                    .table(member::Entity)
+                    .col(member::Column::UserId)
+                    .to_owned(),
+            )
+            .await
+    }
+}
