@@ -43,6 +43,10 @@ pub enum Error {
     Internal(String),
 }
 
+/// The gRPC metadata key a rate-limited call's `Status` carries the wait in, in milliseconds
+/// (the gateway turns it into `Retry-After`).
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
 impl From<Status> for Error {
     fn from(status: Status) -> Self {
         Self::Repo(status)
@@ -56,7 +60,15 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) => Status::invalid_argument(error.to_string()),
             Error::Unauthorized(_) => Status::unauthenticated(error.to_string()),
             Error::Forbidden(_) => Status::permission_denied(error.to_string()),
-            Error::RateLimited { .. } => Status::resource_exhausted(error.to_string()),
+            Error::RateLimited { retry_after, .. } => {
+                let mut status = Status::resource_exhausted(error.to_string());
+                if let Some(wait) = retry_after
+                    && let Ok(value) = wait.as_millis().to_string().parse()
+                {
+                    status.metadata_mut().insert(RETRY_AFTER_MS, value);
+                }
+                status
+            }
             Error::Limiter(_) => Status::unavailable(error.to_string()),
             Error::Cache(_) | Error::Mq(_) => Status::unavailable(error.to_string()),
             Error::Uid(_) | Error::Internal(_) => Status::internal(error.to_string()),

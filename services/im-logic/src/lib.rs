@@ -29,7 +29,7 @@ use gochat_uid::Uid;
 pub use breaker::guarded;
 pub use calls::MAX_HISTORY;
 pub use config::Config;
-pub use error::Error;
+pub use error::{Error, RETRY_AFTER_MS};
 pub use route::{DOWNSTREAM_PREFIX, Router, TASK_TOPIC, Topics, presence_key};
 pub use upstream::{UPSTREAM_GROUP, UPSTREAM_TOPIC};
 

@@ -1,0 +1,75 @@
+//! What im-logic and im-task route to this gateway, on its own `im-downstream-{gateway_id}`
+//! topic, turned into frames for the connections it names.
+
+use axum::extract::ws::Utf8Bytes;
+use gochat_mq::{HandlerError, Permanent, Received};
+use gochat_proto::{
+    events::{Downstream, downstream::Frame},
+    prost::Message as _,
+};
+
+use crate::{
+    Gateway,
+    frames::{ErrorJson, ReadJson, ServerFrame},
+    registry::reason,
+};
+
+impl Gateway {
+    /// Delivers one downstream message.
+    pub(crate) fn deliver(&self, message: &Received) -> Result<(), HandlerError> {
+        let downstream = Downstream::decode(message.value.as_ref())
+            .map_err(|e| Permanent(format!("not a Downstream message: {e}").into()))?;
+        let registry = &self.inner.registry;
+        let text = |frame: ServerFrame| Utf8Bytes::from(frame.text());
+        match downstream.frame {
+            Some(Frame::Message(m)) => {
+                let frame = text(ServerFrame::Message(m.into()));
+                for conn in registry.of_users(&downstream.user_ids) {
+                    conn.push(frame.clone());
+                }
+            }
+            Some(Frame::Ack(ack)) => {
+                if let (Some(conn), Some(a)) = (registry.get(&ack.connection_id), ack.ack) {
+                    conn.push(text(ServerFrame::Ack(a.into())));
+                }
+            }
+            Some(Frame::Error(e)) => {
+                if let Some(conn) = registry.get(&e.connection_id) {
+                    conn.push(text(ServerFrame::Error(ErrorJson {
+                        code: e.code,
+                        message: e.message,
+                        client_msg_id: e.client_msg_id,
+                    })));
+                }
+            }
+            Some(Frame::Read(r)) => {
+                let except = r.except_connection_id;
+                let frame = text(ServerFrame::Read(ReadJson {
+                    conversation_id: r.conversation_id,
+                    user_id: r.user_id,
+                    seq: r.seq,
+                }));
+                for conn in registry.of_users(&downstream.user_ids) {
+                    if conn.id != except {
+                        conn.push(frame.clone());
+                    }
+                }
+            }
+            Some(Frame::Kick(k)) => {
+                // Only sockets opened with the named session; every socket when it names none.
+                for conn in registry.of_users(&downstream.user_ids) {
+                    if k.token_id.is_empty() || conn.session_id == k.token_id {
+                        let label = match k.reason.as_str() {
+                            reason::LOGOUT => reason::LOGOUT,
+                            reason::SHUTDOWN => reason::SHUTDOWN,
+                            _ => reason::OTHER,
+                        };
+                        conn.kick_as(label, k.reason.clone());
+                    }
+                }
+            }
+            None => return Err(Permanent("a Downstream message without a frame".into()).into()),
+        }
+        Ok(())
+    }
+}
