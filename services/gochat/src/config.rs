@@ -95,7 +95,10 @@ impl Default for Config {
             (im_logic::LOGIN_RULE.to_owned(), Rule::new(20, minute, 10)),
             (im_logic::SEND_RULE.to_owned(), Rule::new(200, second, 400)),
             (im_gateway::API_RULE.to_owned(), Rule::new(200, second, 400)),
-            (im_gateway::WS_FRAME_RULE.to_owned(), Rule::new(400, second, 800)),
+            (
+                im_gateway::WS_FRAME_RULE.to_owned(),
+                Rule::new(400, second, 800),
+            ),
         ]);
         Self {
             http_addr: "127.0.0.1:8080".to_owned(),
@@ -236,7 +239,10 @@ mod tests {
             Some(&file),
             vars(&[
                 ("GOCHAT_GATEWAY__MAX_BODY_BYTES", "2000"),
-                ("GOCHAT_LOGIC__JWT_SECRET", "a secret from the environment!!!!"),
+                (
+                    "GOCHAT_LOGIC__JWT_SECRET",
+                    "a secret from the environment!!!!",
+                ),
                 ("GOCHAT_TEST_REQUIRE", "all"),
                 ("GOCHAT_ENV", "development"),
                 ("PATH", "/bin"),
@@ -257,8 +263,8 @@ mod tests {
     fn mistakes_are_named_with_their_layer() {
         let typo = Config::load(None, vars(&[("GOCHAT_GATEWAY__MAX_BODY", "1")])).unwrap_err();
         assert!(typo.reason.contains("max_body"), "{typo}");
-        let wrong = Config::load(None, vars(&[("GOCHAT_GATEWAY__SEND_QUEUE", "many")]))
-            .unwrap_err();
+        let wrong =
+            Config::load(None, vars(&[("GOCHAT_GATEWAY__SEND_QUEUE", "many")])).unwrap_err();
         assert!(wrong.reason.contains("send_queue"), "{wrong}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");

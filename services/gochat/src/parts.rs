@@ -93,7 +93,11 @@ impl Base {
             .map_err(|e| failed("coord")(&e))
     }
 
-    pub(crate) async fn uid(&self, config: gochat_uid::Config, coord: &Coord) -> Result<Uid, StartError> {
+    pub(crate) async fn uid(
+        &self,
+        config: gochat_uid::Config,
+        coord: &Coord,
+    ) -> Result<Uid, StartError> {
         let options = gochat_uid::Options::default()
             .coord(coord.clone())
             .logger(self.log.clone());
@@ -102,7 +106,11 @@ impl Base {
             .map_err(|e| failed("uid")(&e))
     }
 
-    pub(crate) async fn once(&self, config: gochat_once::Config, cache: &Cache) -> Result<Once, StartError> {
+    pub(crate) async fn once(
+        &self,
+        config: gochat_once::Config,
+        cache: &Cache,
+    ) -> Result<Once, StartError> {
         let options = gochat_once::Options::default().cache(cache.clone());
         gochat_once::new(&self.ctx, config, options)
             .await
@@ -131,7 +139,8 @@ impl Base {
     /// Stops the background tasks, then flushes metrics and the log.
     pub(crate) async fn close(self) {
         if self.ctx.shutdown(SHUTDOWN_GRACE).await.is_err() {
-            self.log.warn("gochat: background tasks still running after the grace period");
+            self.log
+                .warn("gochat: background tasks still running after the grace period");
         }
         self.metrics.close().await;
         self.log.flush_and_close();

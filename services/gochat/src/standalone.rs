@@ -27,7 +27,11 @@ fn jwt_secret(data_dir: &Path) -> Result<String, StartError> {
             &format!("{} holds fewer than 32 bytes", path.display()),
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+            let secret = format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            );
             std::fs::write(&path, &secret).map_err(|e| Base::fail("jwt secret", &e))?;
             Ok(secret)
         }
@@ -36,7 +40,10 @@ fn jwt_secret(data_dir: &Path) -> Result<String, StartError> {
 }
 
 /// The push provider the config names.
-pub(crate) fn push(config: &Config, log: &gochat_clog::Logger) -> Result<Arc<dyn PushProvider>, StartError> {
+pub(crate) fn push(
+    config: &Config,
+    log: &gochat_clog::Logger,
+) -> Result<Arc<dyn PushProvider>, StartError> {
     Ok(match &config.push.webhook {
         Some(url) => Arc::new(
             WebhookPush::new(url.clone(), config.push.timeout)
@@ -125,20 +132,20 @@ pub async fn run(
     let registration = coord
         .registry()
         .register(
-            Instance::new(im_task::GATEWAY_SERVICE, gateway_id.clone(), addr.to_string()),
+            Instance::new(
+                im_task::GATEWAY_SERVICE,
+                gateway_id.clone(),
+                addr.to_string(),
+            ),
             REGISTRATION_TTL,
         )
         .await
         .map_err(|e| Base::fail("gateway registration", &e))?;
-    let gateway_deps = im_gateway::Deps::new(
-        Arc::new(logic),
-        cache.clone(),
-        mq.clone(),
-        base.log.clone(),
-    )
-    .limiter(limiter)
-    .metrics(base.metrics.clone())
-    .ready(Arc::new(db.clone()));
+    let gateway_deps =
+        im_gateway::Deps::new(Arc::new(logic), cache.clone(), mq.clone(), base.log.clone())
+            .limiter(limiter)
+            .metrics(base.metrics.clone())
+            .ready(Arc::new(db.clone()));
     let gateway = Gateway::new(&base.ctx, gateway_id, gateway_deps, config.gateway.clone())
         .await
         .map_err(|e| Base::fail("im-gateway", &e))?;

@@ -73,13 +73,18 @@ async fn kill_9_keeps_every_acked_message_and_seq_continues() {
     let mut socket = client.socket(&ann).await;
     // Many in flight at once, so the kill lands while the batcher is busy.
     for i in 0..40 {
-        socket.message(&conversation, &format!("m{i}"), &format!("c{i}")).await;
+        socket
+            .message(&conversation, &format!("m{i}"), &format!("c{i}"))
+            .await;
     }
     let mut acked = BTreeMap::new();
     while acked.len() < 30 {
         let ack = socket.expect("ack").await;
         let data = &ack["data"];
-        acked.insert(data["seq"].as_i64().unwrap(), data["message_id"].as_str().unwrap().to_owned());
+        acked.insert(
+            data["seq"].as_i64().unwrap(),
+            data["message_id"].as_str().unwrap().to_owned(),
+        );
     }
     server.kill9();
 
@@ -89,15 +94,31 @@ async fn kill_9_keeps_every_acked_message_and_seq_continues() {
     let history = client.history(&ann, &conversation).await;
     let stored: BTreeMap<i64, String> = history
         .iter()
-        .map(|m| (m["seq"].as_i64().unwrap(), m["message_id"].as_str().unwrap().to_owned()))
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["message_id"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for (seq, id) in &acked {
-        assert_eq!(stored.get(seq), Some(id), "acked seq {seq} survives kill -9");
+        assert_eq!(
+            stored.get(seq),
+            Some(id),
+            "acked seq {seq} survives kill -9"
+        );
     }
     let last = stored.keys().max().copied().unwrap_or(0);
-    assert_eq!(stored.keys().copied().collect::<Vec<_>>(), (1..=last).collect::<Vec<_>>());
+    assert_eq!(
+        stored.keys().copied().collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>()
+    );
     let ack = client.send(&ann, &conversation, "after the restart").await;
-    assert_eq!(ack["seq"].as_i64(), Some(last + 1), "seq continues after the restart");
+    assert_eq!(
+        ack["seq"].as_i64(),
+        Some(last + 1),
+        "seq continues after the restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,5 +130,8 @@ async fn sigterm_kicks_sockets_with_a_reason_and_exits_cleanly() {
     let mut socket = client.socket(&ann).await;
     let stopped = tokio::task::spawn_blocking(move || server.terminate());
     assert_eq!(socket.closed().await.as_deref(), Some("shutdown"));
-    assert!(stopped.await.unwrap(), "gochat exits with success on SIGTERM");
+    assert!(
+        stopped.await.unwrap(),
+        "gochat exits with success on SIGTERM"
+    );
 }

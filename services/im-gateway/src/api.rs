@@ -11,8 +11,8 @@ use axum::{
 use gochat_proto::{
     events::{Downstream, KickFrame, downstream::Frame},
     logic::{
-        self as pb, LoginRequest, LogoutRequest, MarkReadRequest, PresenceRequest,
-        RefreshRequest, RegisterRequest, SendMessageRequest, UserRef,
+        self as pb, LoginRequest, LogoutRequest, MarkReadRequest, PresenceRequest, RefreshRequest,
+        RegisterRequest, SendMessageRequest, UserRef,
     },
     prost::Message as _,
 };
@@ -155,9 +155,8 @@ async fn logout(State(gw): State<Gateway>, caller: Caller) -> Answer {
     }
     .encode_to_vec();
     for gateway in gateways {
-        let message =
-            gochat_mq::Message::new(gw.inner.topics.downstream(&gateway), kick.clone())
-                .key(caller.user_id.clone());
+        let message = gochat_mq::Message::new(gw.inner.topics.downstream(&gateway), kick.clone())
+            .key(caller.user_id.clone());
         if let Err(e) = gw.inner.producer.send(message).await {
             gw.inner.deps.log.warn(format!(
                 "im-gateway: the logout kick to {gateway} was not sent: {e}"
@@ -185,11 +184,13 @@ async fn update_profile(
     caller: Caller,
     Body(b): Body<ProfileBody>,
 ) -> Answer {
-    let user = gw.logic().update_profile(Request::new(pb::UpdateProfileRequest {
-        user_id: caller.user_id,
-        nickname: b.nickname,
-        avatar: b.avatar,
-    }));
+    let user = gw
+        .logic()
+        .update_profile(Request::new(pb::UpdateProfileRequest {
+            user_id: caller.user_id,
+            nickname: b.nickname,
+            avatar: b.avatar,
+        }));
     ok(json!({ "user": UserJson::own(user.await?.into_inner()) }))
 }
 
@@ -211,12 +212,12 @@ async fn create_conversation(
     caller: Caller,
     Body(b): Body<CreateConversationBody>,
 ) -> Answer {
-    let conversation = gw
-        .logic()
-        .create_conversation(Request::new(pb::CreateConversationRequest {
-            user_id: caller.user_id,
-            peer_user_id: b.peer_user_id,
-        }));
+    let conversation =
+        gw.logic()
+            .create_conversation(Request::new(pb::CreateConversationRequest {
+                user_id: caller.user_id,
+                peer_user_id: b.peer_user_id,
+            }));
     let conversation = ConversationJson::from(conversation.await?.into_inner());
     ok(json!({ "conversation": conversation }))
 }
@@ -279,18 +280,24 @@ async fn create_group(
     caller: Caller,
     Body(b): Body<CreateGroupBody>,
 ) -> Answer {
-    let group = gw.logic().create_group(Request::new(pb::CreateGroupRequest {
-        user_id: caller.user_id,
-        name: b.name,
-        description: b.description,
-        member_ids: b.member_ids,
-    }));
+    let group = gw
+        .logic()
+        .create_group(Request::new(pb::CreateGroupRequest {
+            user_id: caller.user_id,
+            name: b.name,
+            description: b.description,
+            member_ids: b.member_ids,
+        }));
     let group = group.await?.into_inner();
     let conversation_id = group.conversation_id.clone();
     created(json!({ "group": GroupJson::from(group), "conversation_id": conversation_id }))
 }
 
-async fn group(State(gw): State<Gateway>, caller: Caller, Segments(id): Segments<String>) -> Answer {
+async fn group(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    Segments(id): Segments<String>,
+) -> Answer {
     let info = gw.logic().get_group(Request::new(pb::GroupRequest {
         user_id: caller.user_id,
         group_id: id,
@@ -304,7 +311,11 @@ async fn group(State(gw): State<Gateway>, caller: Caller, Segments(id): Segments
     ok(body)
 }
 
-async fn join_group(State(gw): State<Gateway>, caller: Caller, Segments(id): Segments<String>) -> Answer {
+async fn join_group(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    Segments(id): Segments<String>,
+) -> Answer {
     let joined = gw.logic().join_group(Request::new(pb::GroupRequest {
         user_id: caller.user_id,
         group_id: id,
@@ -313,7 +324,11 @@ async fn join_group(State(gw): State<Gateway>, caller: Caller, Segments(id): Seg
     no_content()
 }
 
-async fn leave_group(State(gw): State<Gateway>, caller: Caller, Segments(id): Segments<String>) -> Answer {
+async fn leave_group(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    Segments(id): Segments<String>,
+) -> Answer {
     let left = gw.logic().leave_group(Request::new(pb::GroupRequest {
         user_id: caller.user_id,
         group_id: id,
@@ -437,8 +452,11 @@ async fn unread(State(gw): State<Gateway>, caller: Caller) -> Answer {
         user_id: caller.user_id,
     }));
     let unread = unread.await?.into_inner();
-    let conversations: Vec<UnreadJson> =
-        unread.conversations.into_iter().map(UnreadJson::from).collect();
+    let conversations: Vec<UnreadJson> = unread
+        .conversations
+        .into_iter()
+        .map(UnreadJson::from)
+        .collect();
     ok(json!({ "total": unread.total, "conversations": conversations }))
 }
 

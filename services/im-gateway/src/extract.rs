@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, Gateway, API_RULE};
+use crate::{API_RULE, ApiError, Gateway};
 
 /// A JSON body; malformed, mistyped or oversized is a 1001.
 pub(crate) struct Body<T>(pub(crate) T);

@@ -145,7 +145,10 @@ mod tests {
             r#"{"type":"message","data":{"to_user_id":"9","content":"hi","client_msg_id":"c1"}}"#,
         );
         assert!(matches!(to, Ok(ClientFrame::Message(ref s)) if s.message_type == "text"));
-        assert_eq!(ClientFrame::parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping)
+        );
         assert_eq!(
             ClientFrame::parse(r#"{"type":"read","data":{"conversation_id":"7","seq":3}}"#),
             Ok(ClientFrame::Read(ReadData {
@@ -156,7 +159,10 @@ mod tests {
         for (bad, says) in [
             ("nope", "not a JSON frame object"),
             (r#"{"type":"dance"}"#, "unknown frame type"),
-            (r#"{"type":"read","data":{"seq":"x"}}"#, "bad read frame data"),
+            (
+                r#"{"type":"read","data":{"seq":"x"}}"#,
+                "bad read frame data",
+            ),
             (
                 r#"{"type":"message","data":{"content":"hi","client_msg_id":"c"}}"#,
                 "conversation_id or to_user_id",

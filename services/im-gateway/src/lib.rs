@@ -339,10 +339,9 @@ impl Gateway {
         // only small states inline (docs/benchmarks.md, memory per connection).
         let users = [user_id.to_owned()];
         if let Err(e) = Box::pin(self.inner.presence.online(&users)).await {
-            self.inner
-                .deps
-                .log
-                .warn(format!("im-gateway: presence of {user_id} not written: {e}"));
+            self.inner.deps.log.warn(format!(
+                "im-gateway: presence of {user_id} not written: {e}"
+            ));
         }
     }
 
@@ -350,10 +349,9 @@ impl Gateway {
     /// arrived meanwhile (so the two writes can never leave a connected user offline).
     async fn mark_offline(&self, user_id: &str) {
         if let Err(e) = Box::pin(self.inner.presence.offline(user_id)).await {
-            self.inner
-                .deps
-                .log
-                .warn(format!("im-gateway: presence of {user_id} not removed: {e}"));
+            self.inner.deps.log.warn(format!(
+                "im-gateway: presence of {user_id} not removed: {e}"
+            ));
         }
         if self.inner.registry.has_user(user_id) {
             self.mark_online(user_id).await;

@@ -40,8 +40,8 @@ use tonic::Request;
 
 use crate::{
     ApiError, Gateway, WS_FRAME_RULE,
-    extract::bearer,
     error::code::{INTERNAL, INVALID},
+    extract::bearer,
     frames::{ClientFrame, ErrorJson, KickJson, SendData, ServerFrame},
     registry::{Conn, reason},
 };
@@ -96,7 +96,11 @@ pub(crate) async fn upgrade(
 }
 
 /// Sends within `budget`; false when the client is gone or too slow to take it.
-async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message, budget: Duration) -> bool {
+async fn send(
+    sink: &mut SplitSink<WebSocket, Message>,
+    message: Message,
+    budget: Duration,
+) -> bool {
     matches!(timeout(budget, sink.send(message)).await, Ok(Ok(())))
 }
 
@@ -317,8 +321,8 @@ impl Gateway {
             }),
             connection_id: conn.id.clone(),
         };
-        let message = gochat_mq::Message::new(self.inner.upstream.clone(), upstream.encode_to_vec())
-            .key(key);
+        let message =
+            gochat_mq::Message::new(self.inner.upstream.clone(), upstream.encode_to_vec()).key(key);
         if let Err(e) = Box::pin(self.inner.producer.send(message)).await {
             self.inner
                 .deps

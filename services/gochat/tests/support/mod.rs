@@ -58,15 +58,12 @@ impl Proc {
                 lines.lock().unwrap().push(line);
             }
         });
-        let announced = match announced.recv_timeout(Duration::from_secs(120)) {
-            Ok(announced) => announced,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "{bin} {args:?} did not say {ready:?}; its output:\n{}",
-                    output.lock().unwrap().join("\n")
-                );
-            }
+        let Ok(announced) = announced.recv_timeout(Duration::from_secs(120)) else {
+            let _ = child.kill();
+            panic!(
+                "{bin} {args:?} did not say {ready:?}; its output:\n{}",
+                output.lock().unwrap().join("\n")
+            );
         };
         Proc { child, announced }
     }
@@ -125,7 +122,10 @@ pub(crate) struct Client {
 impl Client {
     pub(crate) fn new(base: impl Into<String>) -> Self {
         Self {
-            http: reqwest::Client::builder().timeout(PATIENCE).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(PATIENCE)
+                .build()
+                .unwrap(),
             base: base.into(),
         }
     }
@@ -143,7 +143,9 @@ impl Client {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body);
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -300,7 +302,7 @@ impl Socket {
                 .await
                 .expect("no frame within the test's patience");
             match frame {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                None | Some(Err(_) | Ok(Message::Close(_))) => return None,
                 Some(Ok(Message::Text(text))) => {
                     return Some(serde_json::from_str(text.as_str()).unwrap());
                 }

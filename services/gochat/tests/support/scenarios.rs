@@ -20,27 +20,28 @@ fn code(body: &Value) -> i64 {
 /// Register, login, refresh with rotation, logout revoking both tokens and kicking sockets.
 pub(crate) async fn accounts(t: &Target) {
     let ann = t.a.user("ann").await;
-    let (status, body) = t
-        .a
-        .post(
+    let (status, body) =
+        t.a.post(
             "/api/v1/users/register",
             None,
             json!({"username": ann.name, "password": "another one"}),
         )
         .await;
-    assert_eq!((status, code(&body)), (409, 1007), "a taken username: {body}");
-    let (status, body) = t
-        .a
-        .post(
+    assert_eq!(
+        (status, code(&body)),
+        (409, 1007),
+        "a taken username: {body}"
+    );
+    let (status, body) =
+        t.a.post(
             "/api/v1/users/register",
             None,
             json!({"username": "no spaces allowed", "password": "correct horse"}),
         )
         .await;
     assert_eq!((status, code(&body)), (400, 1001), "{body}");
-    let (status, body) = t
-        .a
-        .post(
+    let (status, body) =
+        t.a.post(
             "/api/v1/auth/login",
             None,
             json!({"username": ann.name, "password": "wrong horse"}),
@@ -51,46 +52,62 @@ pub(crate) async fn accounts(t: &Target) {
     let (status, me) = t.b.get("/api/v1/users/profile", &ann.access).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["user"]["id"], ann.id.as_str());
-    let (status, me) = t
-        .a
-        .call(
+    let (status, me) =
+        t.a.call(
             Method::PUT,
             "/api/v1/users/profile",
             Some(&ann.access),
             Some(json!({"nickname": "Ann", "avatar": "https://example.invalid/a.png"})),
         )
         .await;
-    assert_eq!((status, me["user"]["nickname"].as_str()), (200, Some("Ann")));
+    assert_eq!(
+        (status, me["user"]["nickname"].as_str()),
+        (200, Some("Ann"))
+    );
     let bob = t.a.user("bob").await;
-    let (status, public) = t.a.get(&format!("/api/v1/users/{}", ann.id), &bob.access).await;
+    let (status, public) =
+        t.a.get(&format!("/api/v1/users/{}", ann.id), &bob.access)
+            .await;
     assert_eq!(status, 200);
     assert_eq!(public["nickname"], "Ann");
-    assert!(public.get("email").is_none(), "a public profile has no email: {public}");
+    assert!(
+        public.get("email").is_none(),
+        "a public profile has no email: {public}"
+    );
     let (status, body) = t.a.get("/api/v1/users/4242", &bob.access).await;
     assert_eq!((status, code(&body)), (404, 1003), "{body}");
 
     // Refresh rotates: the new pair works, the old refresh token no longer does.
-    let (status, pair) = t
-        .a
-        .post("/api/v1/auth/refresh", None, json!({"refresh_token": ann.refresh}))
+    let (status, pair) =
+        t.a.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": ann.refresh}),
+        )
         .await;
     assert_eq!(status, 200, "{pair}");
     let access = pair["access_token"].as_str().unwrap().to_owned();
-    let (status, body) = t
-        .a
-        .post("/api/v1/auth/refresh", None, json!({"refresh_token": ann.refresh}))
+    let (status, body) =
+        t.a.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": ann.refresh}),
+        )
         .await;
-    assert_eq!((status, code(&body)), (401, 1002), "a used refresh token: {body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, 1002),
+        "a used refresh token: {body}"
+    );
     assert_eq!(t.b.get("/api/v1/users/profile", &access).await.0, 200);
 
     // Logout: sockets of the session close with a kick, on every gateway; both tokens stop.
     let mut on_b = t.b.socket(&ann).await;
     let mut on_a = t.a.socket(&ann).await;
     let mut other_session = t.b.socket(&t.a.login(&ann.name).await).await;
-    let (status, _) = t
-        .a
-        .call(Method::POST, "/api/v1/auth/logout", Some(&access), None)
-        .await;
+    let (status, _) =
+        t.a.call(Method::POST, "/api/v1/auth/logout", Some(&access), None)
+            .await;
     assert_eq!(status, 204);
     assert_eq!(on_b.closed().await.as_deref(), Some("logout"));
     assert_eq!(on_a.closed().await.as_deref(), Some("logout"));
@@ -99,9 +116,12 @@ pub(crate) async fn accounts(t: &Target) {
         assert_eq!((status, code(&body)), (401, 1002), "{body}");
     }
     let refresh = pair["refresh_token"].as_str().unwrap();
-    let (status, _) = t
-        .a
-        .post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh}))
+    let (status, _) =
+        t.a.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
         .await;
     assert_eq!(status, 401, "the session's refresh token is revoked too");
     // Another session of the same user is untouched.
@@ -115,7 +135,11 @@ pub(crate) async fn single_chat(t: &Target) {
     let ann = t.a.user("ann").await;
     let bob = t.a.user("bob").await;
     let conversation = t.a.single(&ann, &bob).await;
-    assert_eq!(t.b.single(&bob, &ann).await, conversation, "one conversation per pair");
+    assert_eq!(
+        t.b.single(&bob, &ann).await,
+        conversation,
+        "one conversation per pair"
+    );
 
     let mut ann_phone = t.a.socket(&ann).await;
     let mut ann_laptop = t.b.socket(&ann).await;
@@ -123,20 +147,29 @@ pub(crate) async fn single_chat(t: &Target) {
     let mut acks = Vec::new();
     for i in 0..10 {
         let id = format!("m{i}");
-        ann_phone.message(&conversation, &format!("hello {i}"), &id).await;
+        ann_phone
+            .message(&conversation, &format!("hello {i}"), &id)
+            .await;
         let ack = ann_phone.expect("ack").await;
         assert_eq!(ack["data"]["client_msg_id"], id.as_str());
         acks.push(ack["data"].clone());
     }
     let seqs: Vec<i64> = acks.iter().map(|a| a["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "acked seqs rise by exactly one");
+    assert_eq!(
+        seqs,
+        (1..=10).collect::<Vec<_>>(),
+        "acked seqs rise by exactly one"
+    );
 
     let mut delivered = bob_phone.messages(&conversation, 10).await;
     delivered.sort_unstable();
     assert_eq!(delivered, seqs, "the peer got every message");
     let mut mirrored = ann_laptop.messages(&conversation, 10).await;
     mirrored.sort_unstable();
-    assert_eq!(mirrored, seqs, "the sender's other device got every message");
+    assert_eq!(
+        mirrored, seqs,
+        "the sender's other device got every message"
+    );
 
     // A resend (no ack seen, say) gets the first answer and stores nothing new.
     ann_phone.message(&conversation, "hello 3", "m3").await;
@@ -151,11 +184,21 @@ pub(crate) async fn single_chat(t: &Target) {
         }}))
         .await;
     let ack = ann_phone.expect("ack").await;
-    assert_eq!((ack["data"]["conversation_id"].as_str(), ack["data"]["seq"].as_i64()), (Some(conversation.as_str()), Some(11)));
+    assert_eq!(
+        (
+            ack["data"]["conversation_id"].as_str(),
+            ack["data"]["seq"].as_i64()
+        ),
+        (Some(conversation.as_str()), Some(11))
+    );
 
     let history = t.b.history(&bob, &conversation).await;
     let stored: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
-    assert_eq!(stored, (1..=11).collect::<Vec<_>>(), "each message stored once");
+    assert_eq!(
+        stored,
+        (1..=11).collect::<Vec<_>>(),
+        "each message stored once"
+    );
     assert_eq!(history[0]["from_user_id"], ann.id.as_str());
     assert_eq!(history[0]["content"], "hello 0");
     assert_eq!(history[0]["message_type"], "text");
@@ -175,14 +218,22 @@ pub(crate) async fn history_and_receipts(t: &Target) {
     let (status, newest) = t.b.get(&page("limit=10"), &bob.access).await;
     assert_eq!(status, 200, "{newest}");
     let seqs = |p: &Value| -> Vec<i64> {
-        p["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect()
+        p["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect()
     };
     assert_eq!(seqs(&newest), (16..=25).collect::<Vec<_>>());
     assert_eq!(newest["has_more"], true);
     let (_, older) = t.b.get(&page("before_seq=16&limit=10"), &bob.access).await;
     assert_eq!(seqs(&older), (6..=15).collect::<Vec<_>>());
     let (_, gap) = t.b.get(&page("after_seq=20&limit=10"), &bob.access).await;
-    assert_eq!((seqs(&gap), gap["has_more"].as_bool()), ((21..=25).collect(), Some(false)));
+    assert_eq!(
+        (seqs(&gap), gap["has_more"].as_bool()),
+        ((21..=25).collect(), Some(false))
+    );
     let (status, body) = t.b.get(&page("limit=101"), &bob.access).await;
     assert_eq!((status, code(&body)), (400, 1001), "{body}");
     let (status, body) = t.b.get(&page("before_seq=ten"), &bob.access).await;
@@ -193,8 +244,14 @@ pub(crate) async fn history_and_receipts(t: &Target) {
     assert_eq!(unread["total"], 25);
     let (_, listed) = t.b.get("/api/v1/conversations", &bob.access).await;
     let listed = &listed["conversations"][0];
-    assert_eq!((listed["id"].as_str(), listed["type"].as_str()), (Some(conversation.as_str()), Some("single")));
-    assert_eq!((listed["last_seq"].as_i64(), listed["unread"].as_i64()), (Some(25), Some(25)));
+    assert_eq!(
+        (listed["id"].as_str(), listed["type"].as_str()),
+        (Some(conversation.as_str()), Some("single"))
+    );
+    assert_eq!(
+        (listed["last_seq"].as_i64(), listed["unread"].as_i64()),
+        (Some(25), Some(25))
+    );
     assert_eq!(listed["last_message"]["content"], "m24");
 
     let mut ann_socket = t.a.socket(&ann).await;
@@ -204,25 +261,43 @@ pub(crate) async fn history_and_receipts(t: &Target) {
         .send(json!({"type": "read", "data": {"conversation_id": conversation, "seq": 20}}))
         .await;
     let receipt = ann_socket.expect("read").await;
-    assert_eq!(receipt["data"], json!({"conversation_id": conversation, "user_id": bob.id, "seq": 20}));
+    assert_eq!(
+        receipt["data"],
+        json!({"conversation_id": conversation, "user_id": bob.id, "seq": 20})
+    );
     let mirrored = bob_laptop.expect("read").await;
     assert_eq!(mirrored["data"]["seq"], 20);
-    let (status, _) = t
-        .b
-        .post("/api/v1/messages/read", Some(&bob.access), json!({"conversation_id": conversation, "seq": 5}))
+    let (status, _) =
+        t.b.post(
+            "/api/v1/messages/read",
+            Some(&bob.access),
+            json!({"conversation_id": conversation, "seq": 5}),
+        )
         .await;
     assert_eq!(status, 204);
     let (_, unread) = t.b.get("/api/v1/messages/unread", &bob.access).await;
-    assert_eq!(unread["total"], 5, "a read pointer never moves back: {unread}");
+    assert_eq!(
+        unread["total"], 5,
+        "a read pointer never moves back: {unread}"
+    );
 
     // Per-user settings of a conversation.
-    let (status, changed) = t
-        .b
-        .call(Method::PUT, &format!("/api/v1/conversations/{conversation}"), Some(&bob.access),
-            Some(json!({"name": "Ann", "pinned": true, "muted": true})))
+    let (status, changed) =
+        t.b.call(
+            Method::PUT,
+            &format!("/api/v1/conversations/{conversation}"),
+            Some(&bob.access),
+            Some(json!({"name": "Ann", "pinned": true, "muted": true})),
+        )
         .await;
     assert_eq!(status, 200, "{changed}");
-    assert_eq!((changed["conversation"]["name"].as_str(), changed["conversation"]["pinned"].as_bool()), (Some("Ann"), Some(true)));
+    assert_eq!(
+        (
+            changed["conversation"]["name"].as_str(),
+            changed["conversation"]["pinned"].as_bool()
+        ),
+        (Some("Ann"), Some(true))
+    );
 }
 
 /// Groups: members and roles, delivery to every online member, refusals for the others.
@@ -231,35 +306,67 @@ pub(crate) async fn groups(t: &Target) {
     let bob = t.a.user("bob").await;
     let cat = t.a.user("cat").await;
     let dan = t.a.user("dan").await;
-    let (status, created) = t
-        .a
-        .post("/api/v1/groups/create", Some(&ann.access),
-            json!({"name": "Team", "description": "us", "member_ids": [bob.id, cat.id]}))
+    let (status, created) =
+        t.a.post(
+            "/api/v1/groups/create",
+            Some(&ann.access),
+            json!({"name": "Team", "description": "us", "member_ids": [bob.id, cat.id]}),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     let group = created["group"]["id"].as_str().unwrap().to_owned();
     let conversation = created["conversation_id"].as_str().unwrap().to_owned();
     assert_eq!(created["group"]["member_count"], 3);
 
-    let (_, seen) = t.b.get(&format!("/api/v1/groups/{group}"), &dan.access).await;
+    let (_, seen) =
+        t.b.get(&format!("/api/v1/groups/{group}"), &dan.access)
+            .await;
     assert_eq!(seen["group"]["owner_id"], ann.id.as_str());
-    assert!(seen.get("members").is_none(), "a non-member sees no members: {seen}");
+    assert!(
+        seen.get("members").is_none(),
+        "a non-member sees no members: {seen}"
+    );
     let (status, body) = t
         .b
         .post("/api/v1/messages/send", Some(&dan.access),
             json!({"conversation_id": conversation, "content": "hi", "message_type": "text", "client_msg_id": "x"}))
         .await;
-    assert_eq!((status, code(&body)), (403, 1005), "a non-member may not write: {body}");
-    let (status, body) = t.b.get(&format!("/api/v1/messages/history?conversation_id={conversation}"), &dan.access).await;
-    assert_eq!((status, code(&body)), (403, 1005), "nor read: {body}");
-    let (status, body) = t
-        .b
-        .post(&format!("/api/v1/groups/{group}/members"), Some(&bob.access), json!({"user_ids": [dan.id]}))
+    assert_eq!(
+        (status, code(&body)),
+        (403, 1005),
+        "a non-member may not write: {body}"
+    );
+    let (status, body) =
+        t.b.get(
+            &format!("/api/v1/messages/history?conversation_id={conversation}"),
+            &dan.access,
+        )
         .await;
-    assert_eq!((status, code(&body)), (403, 1005), "only owners and admins add: {body}");
-    let (status, _) = t.b.call(Method::POST, &format!("/api/v1/groups/{group}/join"), Some(&dan.access), None).await;
+    assert_eq!((status, code(&body)), (403, 1005), "nor read: {body}");
+    let (status, body) =
+        t.b.post(
+            &format!("/api/v1/groups/{group}/members"),
+            Some(&bob.access),
+            json!({"user_ids": [dan.id]}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, 1005),
+        "only owners and admins add: {body}"
+    );
+    let (status, _) =
+        t.b.call(
+            Method::POST,
+            &format!("/api/v1/groups/{group}/join"),
+            Some(&dan.access),
+            None,
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, seen) = t.b.get(&format!("/api/v1/groups/{group}"), &dan.access).await;
+    let (_, seen) =
+        t.b.get(&format!("/api/v1/groups/{group}"), &dan.access)
+            .await;
     assert_eq!(seen["members"].as_array().map(Vec::len), Some(4), "{seen}");
 
     let mut sockets = Vec::new();
@@ -272,18 +379,58 @@ pub(crate) async fn groups(t: &Target) {
     assert_eq!(ack["data"]["seq"], 1);
     for socket in &mut sockets {
         let frame = socket.expect("message").await;
-        assert_eq!((frame["data"]["content"].as_str(), frame["data"]["from_user_id"].as_str()), (Some("hello team"), Some(ann.id.as_str())));
+        assert_eq!(
+            (
+                frame["data"]["content"].as_str(),
+                frame["data"]["from_user_id"].as_str()
+            ),
+            (Some("hello team"), Some(ann.id.as_str()))
+        );
     }
 
-    let (status, body) = t.a.call(Method::DELETE, &format!("/api/v1/groups/{group}/members/{}", ann.id), Some(&bob.access), None).await;
+    let (status, body) =
+        t.a.call(
+            Method::DELETE,
+            &format!("/api/v1/groups/{group}/members/{}", ann.id),
+            Some(&bob.access),
+            None,
+        )
+        .await;
     assert_eq!((status, code(&body)), (403, 1005), "{body}");
-    let (status, body) = t.a.call(Method::POST, &format!("/api/v1/groups/{group}/leave"), Some(&ann.access), None).await;
-    assert_eq!((status, code(&body)), (403, 1005), "the owner cannot leave: {body}");
-    let (status, _) = t.a.call(Method::DELETE, &format!("/api/v1/groups/{group}/members/{}", dan.id), Some(&ann.access), None).await;
+    let (status, body) =
+        t.a.call(
+            Method::POST,
+            &format!("/api/v1/groups/{group}/leave"),
+            Some(&ann.access),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, 1005),
+        "the owner cannot leave: {body}"
+    );
+    let (status, _) =
+        t.a.call(
+            Method::DELETE,
+            &format!("/api/v1/groups/{group}/members/{}", dan.id),
+            Some(&ann.access),
+            None,
+        )
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = t.a.call(Method::POST, &format!("/api/v1/groups/{group}/leave"), Some(&cat.access), None).await;
+    let (status, _) =
+        t.a.call(
+            Method::POST,
+            &format!("/api/v1/groups/{group}/leave"),
+            Some(&cat.access),
+            None,
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, seen) = t.a.get(&format!("/api/v1/groups/{group}"), &ann.access).await;
+    let (_, seen) =
+        t.a.get(&format!("/api/v1/groups/{group}"), &ann.access)
+            .await;
     assert_eq!(seen["group"]["member_count"], 2, "{seen}");
 }
 
@@ -301,7 +448,13 @@ pub(crate) async fn world(t: &Target) {
         loop {
             let frame = socket.expect("message").await;
             if frame["data"]["content"] == content.as_str() {
-                assert_eq!((frame["data"]["conversation_id"].as_str(), frame["data"]["seq"].as_i64()), (Some("world"), Some(seq)));
+                assert_eq!(
+                    (
+                        frame["data"]["conversation_id"].as_str(),
+                        frame["data"]["seq"].as_i64()
+                    ),
+                    (Some("world"), Some(seq))
+                );
                 break;
             }
         }
@@ -317,49 +470,97 @@ pub(crate) async fn bad_input(t: &Target) {
     let conversation = t.a.single(&ann, &bob).await;
     let (status, body) = t.a.get("/api/v1/users/profile", "not-a-token").await;
     assert_eq!((status, code(&body)), (401, 1002), "{body}");
-    let (status, body) = t.a.call(Method::GET, "/api/v1/conversations", None, None).await;
+    let (status, body) =
+        t.a.call(Method::GET, "/api/v1/conversations", None, None)
+            .await;
     assert_eq!((status, code(&body)), (401, 1002), "{body}");
     let send = "/api/v1/messages/send";
     for (raw, what) in [
         ("{\"conversation_id\": ", "malformed JSON"),
-        ("{\"conversation_id\": 5, \"content\": \"x\", \"client_msg_id\": \"a\"}", "a mistyped field"),
+        (
+            "{\"conversation_id\": 5, \"content\": \"x\", \"client_msg_id\": \"a\"}",
+            "a mistyped field",
+        ),
         ("[]", "not an object"),
     ] {
-        let (status, body) = t.a.raw(Method::POST, send, Some(&ann.access), Some(raw.to_owned().into())).await;
+        let (status, body) =
+            t.a.raw(
+                Method::POST,
+                send,
+                Some(&ann.access),
+                Some(raw.to_owned().into()),
+            )
+            .await;
         assert_eq!((status, code(&body)), (400, 1001), "{what}: {body}");
     }
     let huge = json!({"conversation_id": conversation, "content": "x".repeat(70 * 1024), "client_msg_id": "big"});
     let (status, body) = t.a.post(send, Some(&ann.access), huge).await;
-    assert_eq!((status, code(&body)), (400, 1001), "a body over 64 KiB: {body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, 1001),
+        "a body over 64 KiB: {body}"
+    );
     let long = json!({"conversation_id": conversation, "content": "x".repeat(5000), "message_type": "text", "client_msg_id": "long"});
     let (status, body) = t.a.post(send, Some(&ann.access), long).await;
-    assert_eq!((status, code(&body)), (400, 1001), "content over 4 KiB: {body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, 1001),
+        "content over 4 KiB: {body}"
+    );
     let bad_type = json!({"conversation_id": conversation, "content": "x", "message_type": "video", "client_msg_id": "t"});
     let (status, body) = t.a.post(send, Some(&ann.access), bad_type).await;
     assert_eq!((status, code(&body)), (400, 1001), "{body}");
-    let (status, body) = t.a.call(Method::GET, "/api/v1/no/such/thing", Some(&ann.access), None).await;
+    let (status, body) =
+        t.a.call(
+            Method::GET,
+            "/api/v1/no/such/thing",
+            Some(&ann.access),
+            None,
+        )
+        .await;
     assert_eq!((status, code(&body)), (404, 1003), "{body}");
 
     // WebSocket: a bad token is refused at the handshake.
-    let refused = tokio_tungstenite::connect_async(format!("{}/ws?token=nope", t.a.base.replace("http", "ws"))).await;
+    let refused = tokio_tungstenite::connect_async(format!(
+        "{}/ws?token=nope",
+        t.a.base.replace("http", "ws")
+    ))
+    .await;
     assert!(refused.is_err(), "a socket with a bad token");
     // Bad frames get an error frame and the socket stays open.
     let mut socket = t.a.socket(&ann).await;
-    for bad in ["nope", "{\"type\":\"dance\"}", "{\"type\":\"message\",\"data\":{\"content\":1}}"] {
+    for bad in [
+        "nope",
+        "{\"type\":\"dance\"}",
+        "{\"type\":\"message\",\"data\":{\"content\":1}}",
+    ] {
         socket.send_text(bad.to_owned()).await;
         let error = socket.expect("error").await;
         assert_eq!(error["data"]["code"], 1001, "{bad}: {error}");
     }
-    socket.message(&conversation, &"x".repeat(5000), "too-long").await;
+    socket
+        .message(&conversation, &"x".repeat(5000), "too-long")
+        .await;
     let error = socket.expect("error").await;
-    assert_eq!((error["data"]["code"].as_i64(), error["data"]["client_msg_id"].as_str()), (Some(1001), Some("too-long")));
+    assert_eq!(
+        (
+            error["data"]["code"].as_i64(),
+            error["data"]["client_msg_id"].as_str()
+        ),
+        (Some(1001), Some("too-long"))
+    );
     socket.message("4242", "who is there", "nobody").await;
     let error = socket.expect("error").await;
-    assert!(matches!(error["data"]["code"].as_i64(), Some(1003 | 1005)), "{error}");
+    assert!(
+        matches!(error["data"]["code"].as_i64(), Some(1003 | 1005)),
+        "{error}"
+    );
     socket.send(json!({"type": "ping"})).await;
     socket.expect("pong").await;
     // A frame over the limit: an error frame, then a kick.
-    socket.message(&conversation, &"x".repeat(70 * 1024), "huge").await;
+    socket
+        .message(&conversation, &"x".repeat(70 * 1024), "huge")
+        .await;
     let error = socket.expect("error").await;
     assert_eq!(error["data"]["code"], 1001);
     assert_eq!(socket.closed().await.as_deref(), Some("frame too large"));
