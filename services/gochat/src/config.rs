@@ -51,6 +51,8 @@ pub struct Config {
     pub uid: gochat_uid::Config,
     /// Deduplication.
     pub once: gochat_once::Config,
+    /// The circuit breaker around im-logic's calls to im-repo (distributed mode).
+    pub breaker: gochat_breaker::Config,
     /// Rate limits: `login` (per username), `send_message`, `api` and `ws_frame` (per user).
     pub ratelimit: gochat_ratelimit::Config,
     /// im-repo.
@@ -113,6 +115,7 @@ impl Default for Config {
             coord: gochat_coord::Config::default(),
             uid: gochat_uid::Config::default(),
             once: gochat_once::Config::default(),
+            breaker: gochat_breaker::Config::default(),
             ratelimit,
             repo: im_repo::Config::default(),
             logic: im_logic::Config::default(),
@@ -140,11 +143,20 @@ fn error(layer: impl Into<String>, reason: impl std::fmt::Display) -> ConfigErro
     }
 }
 
-/// Merges `over` into `base`: tables field by field, anything else replaced.
+/// Whether two tables are different variants of an enum (`{memory = …}` and
+/// `{redis = …}`): one key each, not the same. Such a table is replaced, not merged.
+fn other_variant(below: &Table, above: &Table) -> bool {
+    below.len() == 1 && above.len() == 1 && below.keys().ne(above.keys())
+}
+
+/// Merges `over` into `base`: tables field by field, anything else (and a table naming
+/// another enum variant) replaced.
 fn merge(base: &mut Table, over: Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
-            (Some(Value::Table(below)), Value::Table(above)) => merge(below, above),
+            (Some(Value::Table(below)), Value::Table(above)) if !other_variant(below, &above) => {
+                merge(below, above);
+            }
             (_, value) => {
                 base.insert(key, value);
             }
@@ -257,6 +269,34 @@ mod tests {
         // The file's login rule replaced the default one; the other default rules stay.
         assert_eq!(config.ratelimit.rules["login"].rate, 1);
         assert!(config.ratelimit.rules.contains_key(im_gateway::API_RULE));
+    }
+
+    #[test]
+    fn a_file_or_variable_can_switch_a_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gochat.toml");
+        std::fs::write(
+            &file,
+            "[cache.backend.redis]\nurl = \"redis://127.0.0.1:6379\"\n[uid.worker.leased]\nservice = \"gochat\"\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            vars(&[("GOCHAT_MQ__BACKEND__KAFKA__BROKERS", "[\"127.0.0.1:9092\"]")]),
+        )
+        .unwrap();
+        assert!(
+            matches!(config.cache.backend, gochat_cache::Backend::Redis(ref r) if r.url == "redis://127.0.0.1:6379")
+        );
+        assert!(
+            matches!(config.mq.backend, gochat_mq::Backend::Kafka(ref k) if k.brokers == ["127.0.0.1:9092"])
+        );
+        assert_eq!(
+            config.uid.worker,
+            gochat_uid::Worker::Leased {
+                service: "gochat".into()
+            }
+        );
     }
 
     #[test]

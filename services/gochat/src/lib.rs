@@ -3,10 +3,13 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod config;
+pub mod distributed;
 mod parts;
 pub mod standalone;
 
-use std::path::PathBuf;
+use std::{future::Future, path::PathBuf, pin::Pin, process::ExitCode};
+
+use clap::Parser;
 
 pub use config::{Config, ConfigError};
 
@@ -63,4 +66,46 @@ pub enum StartError {
         /// Its error.
         reason: String,
     },
+}
+
+/// What a service's `main` runs: the config and the shutdown signal in, the outcome out.
+pub type Service = Box<
+    dyn FnOnce(
+        Config,
+        Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StartError>>>>,
+>;
+
+/// The `main` of every gochat binary: reads the flags and config, runs `service` until
+/// Ctrl-C or SIGTERM. Exit code 2 for a bad config, 1 for a failed start.
+pub fn main(name: &str, service: Service) -> ExitCode {
+    let config = match Args::parse().load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{name}: no async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        let stop = gochat_core::Context::new();
+        stop.cancel_on_shutdown_signal();
+        service(config, Box::pin(stop.cancelled_owned())).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub(crate) struct Base {
     pub(crate) ctx: Context,
     pub(crate) log: Logger,
     pub(crate) metrics: Metrics,
+    metrics_listen: bool,
 }
 
 impl Base {
@@ -50,7 +51,13 @@ impl Base {
             gochat_metrics::Options::default().logger(log.clone()),
         )
         .map_err(|e| failed("metrics")(&e))?;
-        Ok(Self { ctx, log, metrics })
+        let metrics_listen = config.metrics.listen.is_some();
+        Ok(Self {
+            ctx,
+            log,
+            metrics,
+            metrics_listen,
+        })
     }
 
     pub(crate) async fn db(&self, config: gochat_db::Config) -> Result<Db, StartError> {
@@ -129,6 +136,31 @@ impl Base {
         gochat_ratelimit::new(&self.ctx, config, options)
             .await
             .map_err(|e| failed("ratelimit")(&e))
+    }
+
+    /// Serves `/metrics` on `metrics.listen`, when set.
+    pub(crate) async fn serve_metrics(&self) -> Result<(), StartError> {
+        if self.metrics_listen {
+            self.metrics
+                .serve()
+                .await
+                .map_err(|e| failed("metrics listener")(&e))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn breakers(
+        &self,
+        config: gochat_breaker::Config,
+        coord: &Coord,
+    ) -> Result<gochat_breaker::Breakers, StartError> {
+        let options = gochat_breaker::Options::default()
+            .coord(coord.clone())
+            .logger(self.log.clone())
+            .metrics(self.metrics.meter("breaker"));
+        gochat_breaker::new(&self.ctx, config, options)
+            .await
+            .map_err(|e| failed("breaker")(&e))
     }
 
     /// A failed step named `what`.

@@ -1,0 +1,12 @@
+//! `im-gateway` (distributed mode): see deploy/config/im-gateway.toml.
+
+fn main() -> std::process::ExitCode {
+    gochat::main(
+        "im-gateway",
+        Box::new(|config, signal| {
+            Box::pin(gochat::distributed::gateway(config, signal, |addr| {
+                println!("im-gateway: listening on http://{addr}");
+            }))
+        }),
+    )
+}

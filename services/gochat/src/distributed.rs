@@ -1,0 +1,265 @@
+//! One service per process: im-repo and im-logic serve gRPC and register in coord, im-logic
+//! and im-task reach im-repo (and the gateways im-logic) through coord's balanced channels,
+//! gateways take their ids from coord's instance ids. Each runs until `signal` completes.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use gochat_coord::{Coord, Instance, InstanceId, Registration};
+use gochat_metrics::ServerLayer;
+use gochat_proto::{
+    RemoteLogic, RemoteRepo, logic::logic_service_server::LogicServiceServer,
+    repo::repo_service_server::RepoServiceServer,
+};
+use im_gateway::Gateway;
+use im_logic::{Logic, Router, Topics};
+use im_task::TaskWorker;
+use tokio::net::TcpListener;
+use tonic::transport::{Server, server::TcpIncoming};
+
+use crate::{Config, StartError, parts::Base, standalone::push};
+
+/// The coord service name of im-repo.
+pub const REPO_SERVICE: &str = "im-repo";
+/// The coord service name of im-logic.
+pub const LOGIC_SERVICE: &str = "im-logic";
+/// Partitions of `im-upstream` and `im-task` when they are created here.
+pub const PARTITIONS: u32 = 8;
+
+/// How long a registration in coord lives without renewal.
+const REGISTRATION_TTL: Duration = Duration::from_secs(10);
+/// The most instances of one service.
+const MAX_INSTANCES: u32 = 1024;
+
+/// Holds an instance id of `service` and registers the instance at `addr` under it.
+async fn register(
+    coord: &Coord,
+    service: &str,
+    prefix: &str,
+    addr: SocketAddr,
+) -> Result<(String, InstanceId, Registration), StartError> {
+    let held = coord
+        .instance_ids(service, MAX_INSTANCES)
+        .await
+        .map_err(|e| Base::fail("instance id", &e))?;
+    let id = format!("{prefix}{}", held.id());
+    let registration = coord
+        .registry()
+        .register(
+            Instance::new(service, id.clone(), addr.to_string()),
+            REGISTRATION_TTL,
+        )
+        .await
+        .map_err(|e| Base::fail("registration", &e))?;
+    Ok((id, held, registration))
+}
+
+/// Binds the gRPC listener of `config.grpc_addr`.
+fn grpc_listener(config: &Config) -> Result<(TcpIncoming, SocketAddr), StartError> {
+    let addr: SocketAddr = config
+        .grpc_addr
+        .parse()
+        .map_err(|e| Base::fail("grpc_addr", &e))?;
+    let incoming = TcpIncoming::bind(addr).map_err(|e| Base::fail("grpc listener", &e))?;
+    let bound = incoming
+        .local_addr()
+        .map_err(|e| Base::fail("grpc listener", &e))?;
+    Ok((incoming, bound))
+}
+
+/// im-repo: RepoService over gRPC on the database and cache.
+///
+/// # Errors
+/// A [`StartError`] naming the component that could not start.
+pub async fn repo(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<(), StartError> {
+    let base = Base::new(&config, "im-repo")?;
+    base.serve_metrics().await?;
+    let coord = base.coord(config.coord.clone()).await?;
+    let db = base.db(config.db.clone()).await?;
+    let cache = base.cache(config.cache.clone()).await?;
+    let ids = base.uid(config.uid.clone(), &coord).await?;
+    let repo = im_repo::Repo::new(db.clone(), cache.clone(), ids, config.repo.clone())
+        .await
+        .map_err(|e| Base::fail("im-repo", &e))?;
+    let (incoming, addr) = grpc_listener(&config)?;
+    let (_, held, registration) = register(&coord, REPO_SERVICE, "repo-", addr).await?;
+    on_listen(addr);
+    let served = Server::builder()
+        .layer(ServerLayer::grpc(&base.metrics.meter("im-repo")).logger(base.log.clone()))
+        .add_service(RepoServiceServer::new(repo.clone()))
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await;
+    registration.deregister().await;
+    held.release().await;
+    repo.close().await;
+    db.close().await;
+    base.close().await;
+    served.map_err(|e| Base::fail("grpc server", &e))
+}
+
+/// im-logic: LogicService over gRPC, and the `im-upstream` consumer.
+///
+/// # Errors
+/// A [`StartError`] naming the component that could not start.
+pub async fn logic(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<(), StartError> {
+    let base = Base::new(&config, "im-logic")?;
+    base.serve_metrics().await?;
+    let coord = base.coord(config.coord.clone()).await?;
+    let cache = base.cache(config.cache.clone()).await?;
+    let mq = base.mq(config.mq.clone()).await?;
+    let ids = base.uid(config.uid.clone(), &coord).await?;
+    let once = base.once(config.once.clone(), &cache).await?;
+    let limiter = base.limiter(config.ratelimit.clone(), &cache).await?;
+    let breakers = base.breakers(config.breaker.clone(), &coord).await?;
+    let channel = coord
+        .registry()
+        .balanced_channel(REPO_SERVICE)
+        .map_err(|e| Base::fail("im-repo channel", &e))?;
+    let repo = im_logic::guarded(
+        Arc::new(RemoteRepo::new(channel)),
+        breakers.get(REPO_SERVICE),
+    );
+    let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
+    for topic in [topics.upstream(), topics.task()] {
+        mq.admin()
+            .ensure_topic(&topic, PARTITIONS)
+            .await
+            .map_err(|e| Base::fail("mq topics", &e))?;
+    }
+    let deps = im_logic::Deps::new(repo, cache, once, ids, mq, base.log.clone()).limiter(limiter);
+    let logic = Logic::new(&base.ctx, deps, config.logic.clone())
+        .map_err(|e| Base::fail("im-logic", &e))?;
+    let upstream = logic
+        .consume_upstream()
+        .await
+        .map_err(|e| Base::fail("im-upstream consumer", &e))?;
+    let (incoming, addr) = grpc_listener(&config)?;
+    let (_, held, registration) = register(&coord, LOGIC_SERVICE, "logic-", addr).await?;
+    on_listen(addr);
+    let served = Server::builder()
+        .layer(ServerLayer::grpc(&base.metrics.meter("im-logic")).logger(base.log.clone()))
+        .add_service(LogicServiceServer::new(logic))
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await;
+    registration.deregister().await;
+    upstream.shutdown().await;
+    held.release().await;
+    base.close().await;
+    served.map_err(|e| Base::fail("grpc server", &e))
+}
+
+/// im-task: large-group fanout, world broadcasts, offline pushes.
+///
+/// # Errors
+/// A [`StartError`] naming the component that could not start.
+pub async fn task(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(),
+) -> Result<(), StartError> {
+    let base = Base::new(&config, "im-task")?;
+    base.serve_metrics().await?;
+    let coord = base.coord(config.coord.clone()).await?;
+    let cache = base.cache(config.cache.clone()).await?;
+    let mq = base.mq(config.mq.clone()).await?;
+    let channel = coord
+        .registry()
+        .balanced_channel(REPO_SERVICE)
+        .map_err(|e| Base::fail("im-repo channel", &e))?;
+    let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
+    mq.admin()
+        .ensure_topic(&topics.task(), PARTITIONS)
+        .await
+        .map_err(|e| Base::fail("mq topics", &e))?;
+    let worker = TaskWorker::new(
+        Arc::new(RemoteRepo::new(channel)),
+        Router::new(cache, mq.clone(), topics),
+        mq,
+        coord,
+        push(&config, &base.log)?,
+        config.task.clone(),
+        base.log.clone(),
+    );
+    let tasks = worker
+        .run()
+        .await
+        .map_err(|e| Base::fail("im-task consumer", &e))?;
+    on_ready();
+    signal.await;
+    tasks.shutdown().await;
+    base.close().await;
+    Ok(())
+}
+
+/// im-gateway: the HTTP API and WebSockets, calling im-logic over gRPC.
+///
+/// # Errors
+/// A [`StartError`] naming the component that could not start.
+pub async fn gateway(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<(), StartError> {
+    let base = Base::new(&config, "im-gateway")?;
+    let coord = base.coord(config.coord.clone()).await?;
+    let cache = base.cache(config.cache.clone()).await?;
+    let mq = base.mq(config.mq.clone()).await?;
+    let limiter = base.limiter(config.ratelimit.clone(), &cache).await?;
+    let channel = coord
+        .registry()
+        .balanced_channel(LOGIC_SERVICE)
+        .map_err(|e| Base::fail("im-logic channel", &e))?;
+    let listener = TcpListener::bind(&config.http_addr)
+        .await
+        .map_err(|e| Base::fail("http listener", &e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Base::fail("http listener", &e))?;
+    let (id, held, registration) = if config.gateway_id.is_empty() {
+        register(&coord, im_task::GATEWAY_SERVICE, "gw-", addr).await?
+    } else {
+        let held = coord
+            .instance_ids(
+                &format!("{}-{}", im_task::GATEWAY_SERVICE, config.gateway_id),
+                1,
+            )
+            .await
+            .map_err(|e| Base::fail("gateway id", &e))?;
+        let instance = Instance::new(
+            im_task::GATEWAY_SERVICE,
+            config.gateway_id.clone(),
+            addr.to_string(),
+        );
+        let registration = coord
+            .registry()
+            .register(instance, REGISTRATION_TTL)
+            .await
+            .map_err(|e| Base::fail("registration", &e))?;
+        (config.gateway_id.clone(), held, registration)
+    };
+    let deps = im_gateway::Deps::new(
+        Arc::new(RemoteLogic::new(channel)),
+        cache,
+        mq,
+        base.log.clone(),
+    )
+    .limiter(limiter)
+    .metrics(base.metrics.clone())
+    .ready(Arc::new(coord.clone()));
+    let gateway = Gateway::new(&base.ctx, id, deps, config.gateway.clone())
+        .await
+        .map_err(|e| Base::fail("im-gateway", &e))?;
+    on_listen(addr);
+    let served = gateway.serve_until(listener, signal).await;
+    registration.deregister().await;
+    held.release().await;
+    base.close().await;
+    served.map_err(|e| Base::fail("im-gateway", &e))
+}
