@@ -50,9 +50,10 @@ pub const API_RULE: &str = "api";
 /// The rate-limit rule of WebSocket frames, per user.
 pub const WS_FRAME_RULE: &str = "ws_frame";
 
-/// The consumer group of a gateway on its downstream topic: `im-gateway-{id}`.
-pub fn downstream_group(gateway_id: &str) -> String {
-    format!("im-gateway-{gateway_id}")
+/// The consumer group of gateway `gateway_id` on its downstream topic: `im-gateway-{id}`,
+/// under the topic prefix.
+pub fn downstream_group(topics: &Topics, gateway_id: &str) -> String {
+    topics.group(&format!("im-gateway-{gateway_id}"))
 }
 
 /// im-logic as the gateway calls it: a `Logic` in process, or `RemoteLogic` over gRPC.
@@ -199,7 +200,7 @@ impl Gateway {
         let subscription = inner
             .deps
             .mq
-            .consumer(&downstream_group(&inner.id))
+            .consumer(&downstream_group(&inner.topics, &inner.id))
             .subscribe(&[downstream.as_str()], handler)
             .await?;
         *inner.subscription.lock().await = Some(subscription);

@@ -31,6 +31,7 @@ pub const DOWNSTREAM_PREFIX: &str = "im-downstream-";
 /// let topics = im_logic::Topics::with_prefix("staging.");
 /// assert_eq!(topics.task(), "staging.im-task");
 /// assert_eq!(topics.downstream("gw-1"), "staging.im-downstream-gw-1");
+/// assert_eq!(topics.group("im-logic"), "staging.im-logic");
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Topics {
@@ -58,6 +59,12 @@ impl Topics {
     /// The topic gateway `gateway_id` consumes.
     pub fn downstream(&self, gateway_id: &str) -> String {
         format!("{}{DOWNSTREAM_PREFIX}{gateway_id}", self.prefix)
+    }
+
+    /// The consumer group `name` under the prefix: deployments sharing a broker share no
+    /// groups either (a group's members must all read the same topics).
+    pub fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 }
 

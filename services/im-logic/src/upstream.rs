@@ -13,7 +13,7 @@ use crate::{Error, Logic};
 /// The topic gateways publish client message frames on.
 pub const UPSTREAM_TOPIC: &str = "im-upstream";
 
-/// The consumer group of im-logic instances on [`UPSTREAM_TOPIC`].
+/// The consumer group of im-logic instances on [`UPSTREAM_TOPIC`] (under the topic prefix).
 pub const UPSTREAM_GROUP: &str = "im-logic";
 
 impl Logic {
@@ -32,7 +32,7 @@ impl Logic {
         Ok(self
             .deps
             .mq
-            .consumer(UPSTREAM_GROUP)
+            .consumer(&self.router.topics().group(UPSTREAM_GROUP))
             .subscribe(&[self.router.topics().upstream().as_str()], handler)
             .await?)
     }

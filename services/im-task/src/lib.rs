@@ -21,7 +21,7 @@ use tonic::Request;
 
 pub use push::{LogPush, PushError, PushProvider, WebhookPush};
 
-/// The consumer group of im-task instances.
+/// The consumer group of im-task instances (under the topic prefix).
 pub const TASK_GROUP: &str = "im-task";
 
 /// The service name gateways register under in coord (the world channel reaches each).
@@ -99,7 +99,7 @@ impl TaskWorker {
         };
         let topic = self.router.topics().task();
         self.mq
-            .consumer(TASK_GROUP)
+            .consumer(&self.router.topics().group(TASK_GROUP))
             .subscribe(&[topic.as_str()], handler)
             .await
     }

@@ -2,7 +2,9 @@
 //! hold one `Arc<dyn RepoService>` (or `LogicService`) whether the service is in process or
 //! remote.
 
-use tonic::{Request, Response, Status, transport::Channel};
+use std::{error::Error, time::Duration};
+
+use tonic::{Code, Extensions, Request, Response, Status, transport::Channel};
 
 use crate::{
     logic::{logic_service_client::LogicServiceClient, logic_service_server::LogicService},
@@ -39,15 +41,48 @@ impl RemoteLogic {
     }
 }
 
+/// Attempts of a call whose connection was refused.
+const ATTEMPTS: u32 = 8;
+
+/// Whether a call failed before anything was sent: the connection was refused (an instance
+/// that died and is still registered until its lease runs out). Such a call is safe to try
+/// again, whatever it does; the balancer may pick a live instance next time.
+fn never_sent(status: &Status) -> bool {
+    if status.code() != Code::Unavailable {
+        return false;
+    }
+    let mut cause: Option<&(dyn Error + 'static)> = status.source();
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    status.message() == "tcp connect error"
+}
+
 /// `impl $service for $remote`: one trait method per RPC, each the client's call of the same
-/// name.
+/// name, tried again (up to [`ATTEMPTS`], backing off) while connections are refused.
 macro_rules! forward {
     ($service:ident for $remote:ident: $($name:ident($request:ty) -> $response:ty;)*) => {
         #[tonic::async_trait]
         impl $service for $remote {
             $(
                 async fn $name(&self, request: Request<$request>) -> Result<Response<$response>, Status> {
-                    self.client.clone().$name(request).await
+                    let (metadata, _, message) = request.into_parts();
+                    let mut attempt = 1;
+                    loop {
+                        let request = Request::from_parts(metadata.clone(), Extensions::default(), message.clone());
+                        match self.client.clone().$name(request).await {
+                            Err(status) if attempt < ATTEMPTS && never_sent(&status) => {
+                                tokio::time::sleep(Duration::from_millis(20) * attempt).await;
+                                attempt += 1;
+                            }
+                            answer => return answer,
+                        }
+                    }
                 }
             )*
         }
@@ -64,3 +99,24 @@ macro_rules! forward_logic {
 
 crate::repo_rpcs!(forward_repo);
 crate::logic_rpcs!(forward_logic);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::UserRef;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_tried_again_then_reported() {
+        // Nothing listens on port 1: every attempt is refused, and the last answer is given.
+        let channel = Channel::from_static("http://127.0.0.1:1").connect_lazy();
+        let remote = RemoteLogic::new(channel);
+        let request = Request::new(UserRef {
+            user_id: "1".into(),
+        });
+        let status = remote.get_profile(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(never_sent(&status), "{status:?}");
+        assert!(!never_sent(&Status::unavailable("the database is down")));
+        assert!(!never_sent(&Status::internal("tcp connect error")));
+    }
+}

@@ -4,12 +4,10 @@
 pub(crate) mod scenarios;
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write},
+    path::Path,
     process::{Child, Command, Stdio},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
@@ -36,15 +34,23 @@ impl Proc {
         let mut child = Command::new(bin)
             .args(args)
             .envs(envs.iter().cloned())
-            .env("GOCHAT_LOG__LEVEL", "warn")
+            .env("GOCHAT_LOG__LEVEL", "info,gochat_mq=debug")
+            .env("GOCHAT_LOG__FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
         let stdout = child.stdout.take().unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
+        // Everything it prints goes to a file named in failures (logs at warn and above).
+        let name = Path::new(bin)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let log_path =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}.log", child.id()));
+        let mut log = std::fs::File::create(&log_path).unwrap();
         let (found, announced) = std::sync::mpsc::channel();
-        let lines = output.clone();
         let wanted = ready.to_owned();
         // Drains stdout for the process's whole life, so it never blocks on a full pipe.
         std::thread::spawn(move || {
@@ -55,14 +61,14 @@ impl Proc {
                 {
                     let _ = found.send(rest.trim().to_owned());
                 }
-                lines.lock().unwrap().push(line);
+                let _ = writeln!(log, "{line}");
             }
         });
         let Ok(announced) = announced.recv_timeout(Duration::from_secs(120)) else {
             let _ = child.kill();
             panic!(
-                "{bin} {args:?} did not say {ready:?}; its output:\n{}",
-                output.lock().unwrap().join("\n")
+                "{bin} {args:?} did not say {ready:?}; its output is in {}",
+                log_path.display()
             );
         };
         Proc { child, announced }
