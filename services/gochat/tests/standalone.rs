@@ -11,11 +11,19 @@ use support::{
 };
 
 fn start(data_dir: &Path) -> Proc {
+    start_with(data_dir, &[])
+}
+
+fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Proc {
     let dir = data_dir.to_str().unwrap();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     Proc::spawn(
         env!("CARGO_BIN_EXE_gochat"),
         &["--http-addr", "127.0.0.1:0", "--data-dir", dir],
-        &[],
+        &env,
         "gochat: listening on ",
     )
 }
@@ -134,4 +142,118 @@ async fn sigterm_kicks_sockets_with_a_reason_and_exits_cleanly() {
         stopped.await.unwrap(),
         "gochat exits with success on SIGTERM"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_socket_and_an_expired_token_are_kicked_with_their_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(
+        dir.path(),
+        &[
+            ("GOCHAT_GATEWAY__HEARTBEAT", "300ms"),
+            ("GOCHAT_GATEWAY__IDLE_TIMEOUT", "1s"),
+            ("GOCHAT_LOGIC__ACCESS_TTL", "3s"),
+        ],
+    );
+    let client = Client::new(server.announced.clone());
+    let ann = client.user("ann").await;
+    let mut silent = client.socket(&ann).await;
+    let mut alive = client.socket(&ann).await;
+    // The silent socket is not read, so it answers no ping; the live one is read (tungstenite
+    // answers pings while reading) until the server closes it.
+    let alive = tokio::spawn(async move { alive.closed().await });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(silent.closed().await.as_deref(), Some("idle timeout"));
+    assert_eq!(alive.await.unwrap().as_deref(), Some("token expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrape_shows_the_gateways_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let client = Client::new(server.announced.clone());
+    let ann = client.user("ann").await;
+    let mut kicked = client.socket(&ann).await;
+    kicked.send_text("x".repeat(70 * 1024)).await;
+    assert_eq!(kicked.closed().await.as_deref(), Some("frame too large"));
+    let _open = client.socket(&ann).await;
+
+    let text = reqwest::get(format!("{}/metrics", server.announced))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("no {series} in the scrape:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("gateway_connections "), 1.0);
+    assert_eq!(value("gateway_connections_accepted_total "), 2.0);
+    assert_eq!(
+        value("gateway_kicks_total{reason=\"frame too large\"} "),
+        1.0
+    );
+    assert!(
+        value("gateway_frames_total{direction=\"in\"} ") >= 3.0,
+        "two pings and the big frame"
+    );
+    let logins =
+        "http_server_requests_total{method=\"POST\",route=\"/api/v1/auth/login\",status=\"200\"} ";
+    assert_eq!(value(logins), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after_and_kick_abusive_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(
+        dir.path(),
+        &[
+            ("GOCHAT_RATELIMIT__RULES__API__RATE", "1"),
+            ("GOCHAT_RATELIMIT__RULES__API__PERIOD", "1m"),
+            ("GOCHAT_RATELIMIT__RULES__API__BURST", "2"),
+            ("GOCHAT_RATELIMIT__RULES__WS_FRAME__RATE", "1"),
+            ("GOCHAT_RATELIMIT__RULES__WS_FRAME__PERIOD", "1m"),
+            ("GOCHAT_RATELIMIT__RULES__WS_FRAME__BURST", "2"),
+            ("GOCHAT_GATEWAY__ABUSE_LIMIT", "3"),
+        ],
+    );
+    let client = Client::new(server.announced.clone());
+    let ann = client.user("ann").await;
+    for _ in 0..2 {
+        assert_eq!(
+            client.get("/api/v1/users/profile", &ann.access).await.0,
+            200
+        );
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/users/profile", server.announced))
+        .bearer_auth(&ann.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 1006);
+
+    // The socket's ping is one frame of the two allowed; the next one is allowed, then three
+    // refusals in a row kick it.
+    let mut socket = client.socket(&ann).await;
+    socket.send(serde_json::json!({"type": "ping"})).await;
+    socket.expect("pong").await;
+    for _ in 0..3 {
+        socket.send(serde_json::json!({"type": "ping"})).await;
+        let refused = socket.expect("error").await;
+        assert_eq!(refused["data"]["code"], 1006);
+    }
+    assert_eq!(socket.closed().await.as_deref(), Some("rate limited"));
 }

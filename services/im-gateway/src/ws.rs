@@ -46,6 +46,9 @@ use crate::{
     registry::{Conn, reason},
 };
 
+/// The initial read buffer of a socket.
+const READ_BUFFER: usize = 4 * 1024;
+
 /// `GET /ws?token=`.
 #[derive(Deserialize)]
 pub(crate) struct WsQuery {
@@ -89,7 +92,11 @@ pub(crate) async fn upgrade(
         .max_frame_bytes
         .saturating_mul(4)
         .max(1 << 20);
+    // Small buffers: an idle socket should cost kilobytes, not the 128 KiB the protocol
+    // layer reads into by default; a large frame grows them while it is read.
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(hard)
         .max_frame_size(hard)
         .on_upgrade(move |socket| gateway.connection(socket, session)))
