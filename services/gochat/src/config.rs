@@ -102,6 +102,9 @@ impl Default for Config {
                 Rule::new(400, second, 800),
             ),
         ]);
+        // A consumer handles as many partitions at once as im-upstream has.
+        let mut mq = gochat_mq::Config::default();
+        mq.consumer.concurrency = im_logic::TOPIC_PARTITIONS as usize;
         Self {
             http_addr: "127.0.0.1:8080".to_owned(),
             grpc_addr: "127.0.0.1:0".to_owned(),
@@ -111,7 +114,7 @@ impl Default for Config {
             metrics: gochat_metrics::Config::default(),
             db: gochat_db::Config::default(),
             cache: gochat_cache::Config::default(),
-            mq: gochat_mq::Config::default(),
+            mq,
             coord: gochat_coord::Config::default(),
             uid: gochat_uid::Config::default(),
             once: gochat_once::Config::default(),
@@ -265,7 +268,8 @@ mod tests {
         assert_eq!(config.gateway.max_body_bytes, 2000);
         assert_eq!(config.gateway.heartbeat, Duration::from_secs(10));
         assert_eq!(config.gateway.max_frame_bytes, 64 * 1024);
-        assert_eq!(config.logic.jwt_secret, "a secret from the environment!!!!");
+        assert_eq!(config.logic.jwt_secret.expose(), "a secret from the environment!!!!");
+        assert!(!format!("{config:?}").contains("a secret from the environment"));
         // The file's login rule replaced the default one; the other default rules stay.
         assert_eq!(config.ratelimit.rules["login"].rate, 1);
         assert!(config.ratelimit.rules.contains_key(im_gateway::API_RULE));

@@ -22,8 +22,6 @@ use crate::{Config, StartError, parts::Base, standalone::push};
 pub const REPO_SERVICE: &str = "im-repo";
 /// The coord service name of im-logic.
 pub const LOGIC_SERVICE: &str = "im-logic";
-/// Partitions of `im-upstream` and `im-task` when they are created here.
-pub const PARTITIONS: u32 = 8;
 
 /// How long a registration in coord lives without renewal.
 const REGISTRATION_TTL: Duration = Duration::from_secs(10);
@@ -129,7 +127,7 @@ pub async fn logic(
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     for topic in [topics.upstream(), topics.task()] {
         mq.admin()
-            .ensure_topic(&topic, PARTITIONS)
+            .ensure_topic(&topic, im_logic::TOPIC_PARTITIONS)
             .await
             .map_err(|e| Base::fail("mq topics", &e))?;
     }
@@ -175,7 +173,7 @@ pub async fn task(
         .map_err(|e| Base::fail("im-repo channel", &e))?;
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     mq.admin()
-        .ensure_topic(&topics.task(), PARTITIONS)
+        .ensure_topic(&topics.task(), im_logic::TOPIC_PARTITIONS)
         .await
         .map_err(|e| Base::fail("mq topics", &e))?;
     let worker = TaskWorker::new(

@@ -68,8 +68,8 @@ pub async fn run(
         let file = config.data_dir.join("gochat.db");
         config.db.primary = format!("sqlite://{}?mode=rwc", file.display());
     }
-    if config.logic.jwt_secret.is_empty() {
-        config.logic.jwt_secret = jwt_secret(&config.data_dir)?;
+    if config.logic.jwt_secret.expose().is_empty() {
+        config.logic.jwt_secret = jwt_secret(&config.data_dir)?.into();
     }
     let gateway_id = if config.gateway_id.is_empty() {
         GATEWAY_ID.to_owned()
@@ -90,7 +90,7 @@ pub async fn run(
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     for topic in [topics.upstream(), topics.task()] {
         mq.admin()
-            .ensure_topic(&topic, 1)
+            .ensure_topic(&topic, im_logic::TOPIC_PARTITIONS)
             .await
             .map_err(|e| Base::fail("mq topics", &e))?;
     }

@@ -166,7 +166,10 @@ impl Gateway {
         let topics = Topics::with_prefix(config.topic_prefix.clone());
         let downstream = topics.downstream(&id);
         deps.mq.admin().ensure_topic(&downstream, 1).await?;
-        deps.mq.admin().ensure_topic(&topics.upstream(), 1).await?;
+        deps.mq
+            .admin()
+            .ensure_topic(&topics.upstream(), im_logic::TOPIC_PARTITIONS)
+            .await?;
         let presence = Presence::new(deps.cache.clone(), id.clone(), config.presence_ttl);
         let inner = Arc::new(Inner {
             upstream: topics.upstream(),

@@ -47,7 +47,7 @@ use crate::{
 };
 
 /// The initial read buffer of a socket.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 
 /// `GET /ws?token=`.
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gochat_core::ConfigError;
+use gochat_core::{ConfigError, Secret};
 use serde::{Deserialize, Serialize};
 
 /// im-logic's settings.
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub struct Config {
     /// The HMAC key access and refresh tokens are signed with (HS256); at least 32 bytes.
-    pub jwt_secret: String,
+    pub jwt_secret: Secret,
     /// How long an access token is valid. Default: 15 minutes.
     #[serde(with = "humantime_serde")]
     pub access_ttl: Duration,
@@ -32,7 +32,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            jwt_secret: String::new(),
+            jwt_secret: Secret::default(),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_content_bytes: 4 * 1024,
@@ -49,7 +49,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.jwt_secret.len() < 32 {
+        if self.jwt_secret.expose().len() < 32 {
             return Err(ConfigError::new("jwt_secret", "must be at least 32 bytes"));
         }
         if self.access_ttl.is_zero() || self.refresh_ttl < self.access_ttl {

@@ -31,7 +31,7 @@ pub use calls::MAX_HISTORY;
 pub use config::Config;
 pub use error::{Error, RETRY_AFTER_MS};
 pub use route::{DOWNSTREAM_PREFIX, Router, TASK_TOPIC, Topics, presence_key};
-pub use upstream::{UPSTREAM_GROUP, UPSTREAM_TOPIC};
+pub use upstream::{TOPIC_PARTITIONS, UPSTREAM_GROUP, UPSTREAM_TOPIC};
 
 /// The repository im-logic calls: an `im_repo::Repo` in process, or a gRPC client adapter.
 pub type RepoHandle = Arc<dyn RepoService>;
@@ -126,7 +126,7 @@ impl Logic {
         config
             .validate()
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let tokens = tokens::Tokens::new(&config.jwt_secret);
+        let tokens = tokens::Tokens::new(config.jwt_secret.expose());
         let batcher = batch::Batcher::start(ctx, deps.repo.clone(), deps.log.clone());
         let router = Router::new(
             deps.cache.clone(),

@@ -13,6 +13,12 @@ use crate::{Error, Logic};
 /// The topic gateways publish client message frames on.
 pub const UPSTREAM_TOPIC: &str = "im-upstream";
 
+/// Partitions of `im-upstream` and `im-task` when a service creates them. Each partition is
+/// handled in order, so this bounds the sends im-logic has in flight (they are stored in
+/// group commits: more in flight, bigger batches); messages of one conversation share a
+/// partition.
+pub const TOPIC_PARTITIONS: u32 = 32;
+
 /// The consumer group of im-logic instances on [`UPSTREAM_TOPIC`] (under the topic prefix).
 pub const UPSTREAM_GROUP: &str = "im-logic";
 

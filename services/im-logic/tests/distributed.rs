@@ -123,7 +123,7 @@ async fn the_pipeline_runs_over_grpc_on_postgres_redis_etcd_and_kafka() {
         .await
         .unwrap();
     let mut config = Config::default();
-    config.jwt_secret = "a test secret that is long enough!".to_owned();
+    config.jwt_secret = "a test secret that is long enough!".into();
     let deps = Deps::new(
         Arc::new(RemoteRepo::new(channel)),
         cache.clone(),

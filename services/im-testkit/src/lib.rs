@@ -208,7 +208,7 @@ impl Cluster {
                 .map_err(|e| setup("topics")(&e))?;
         }
         let mut config = im_logic::Config::default();
-        config.jwt_secret = JWT_SECRET.to_owned();
+        config.jwt_secret = JWT_SECRET.into();
         config.small_group_limit = small_group_limit;
         config.topic_prefix = self.topic_prefix.clone();
         let deps = im_logic::Deps::new(
