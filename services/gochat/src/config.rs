@@ -268,7 +268,10 @@ mod tests {
         assert_eq!(config.gateway.max_body_bytes, 2000);
         assert_eq!(config.gateway.heartbeat, Duration::from_secs(10));
         assert_eq!(config.gateway.max_frame_bytes, 64 * 1024);
-        assert_eq!(config.logic.jwt_secret.expose(), "a secret from the environment!!!!");
+        assert_eq!(
+            config.logic.jwt_secret.expose(),
+            "a secret from the environment!!!!"
+        );
         assert!(!format!("{config:?}").contains("a secret from the environment"));
         // The file's login rule replaced the default one; the other default rules stay.
         assert_eq!(config.ratelimit.rules["login"].rate, 1);
