@@ -204,9 +204,17 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
             "acked seq {seq} survives kill -9"
         );
     }
-    let seqs: Vec<i64> = stored.keys().copied().collect();
-    let last = *seqs.last().unwrap();
-    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "no gaps");
+    // A seq taken by the killed im-logic for a message it had not stored stays unused (its
+    // sender never got an ack; a resend takes a new seq): history may skip it, never repeat
+    // or reorder (docs/services.md, "Not yet"). Standalone, the counter restarts from the
+    // database, so there is no gap there.
+    let last = *stored.keys().last().unwrap();
+    let contents: std::collections::BTreeSet<&str> = history
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents.len(), history.len(), "each message stored once");
+    assert!(history.len() > acked.len() && history.len() <= 31);
     assert_eq!(
         ack["seq"].as_i64(),
         Some(last),
