@@ -90,7 +90,20 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// Stops the process the way an operator would (SIGTERM: consumers leave their groups,
+    /// registrations are withdrawn), so the shared engines are not left with a dead member's
+    /// work; SIGKILL after 10 s.
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let pid = self.child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            for _ in 0..100 {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
