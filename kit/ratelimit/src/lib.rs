@@ -128,17 +128,19 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<RateLim
     let meter = gochat_core::observe::meter_or_global(opts.metrics.as_ref(), "ratelimit");
     metrics::register(&meter, &Arc::downgrade(&shared));
     let swept = Arc::downgrade(&shared);
+    let stop = shared.ctx.clone();
     shared.ctx.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let Some(shared) = swept.upgrade() else { break };
-            if shared.ctx.is_cancelled() {
-                break;
+        let sweep = async {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(shared) = swept.upgrade() else { break };
+                shared.local.sweep();
+                shared.fallback.sweep();
             }
-            shared.local.sweep();
-            shared.fallback.sweep();
-        }
+        };
+        // Ends with the context at once, not at the next sweep.
+        stop.run_until_cancelled(sweep).await;
     });
     Ok(RateLimiter { shared })
 }

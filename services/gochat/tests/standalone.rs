@@ -272,3 +272,19 @@ async fn rate_limits_answer_429_with_retry_after_and_kick_abusive_sockets() {
     }
     assert_eq!(socket.closed().await.as_deref(), Some("rate limited"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let client = Client::new(server.announced.clone());
+    let (status, api) = client
+        .call(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(api["openapi"], "3.1.0");
+    assert!(
+        api["paths"]["/api/v1/messages/send"]["post"].is_object(),
+        "{api}"
+    );
+}

@@ -43,10 +43,12 @@ pub struct ApiError {
 }
 
 /// The error body clients see.
-#[derive(Serialize)]
-struct Body<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// 1001 invalid params, 1002 unauthorized, 1003 not found, 1004 internal, 1005 forbidden,
+    /// 1006 rate limited, 1007 conflict.
     code: i32,
-    message: &'a str,
+    message: String,
 }
 
 impl ApiError {
@@ -79,15 +81,20 @@ impl ApiError {
 
     /// The HTTP status of the code.
     pub fn status(&self) -> StatusCode {
-        match self.code {
-            INVALID => StatusCode::BAD_REQUEST,
-            UNAUTHORIZED => StatusCode::UNAUTHORIZED,
-            NOT_FOUND => StatusCode::NOT_FOUND,
-            FORBIDDEN => StatusCode::FORBIDDEN,
-            RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
-            CONFLICT => StatusCode::CONFLICT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        status_of(self.code)
+    }
+}
+
+/// The HTTP status of a contract code.
+fn status_of(code: i32) -> StatusCode {
+    match code {
+        INVALID => StatusCode::BAD_REQUEST,
+        UNAUTHORIZED => StatusCode::UNAUTHORIZED,
+        NOT_FOUND => StatusCode::NOT_FOUND,
+        FORBIDDEN => StatusCode::FORBIDDEN,
+        RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+        CONFLICT => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -117,22 +124,20 @@ impl From<Status> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status(),
-            Json(Body {
-                code: self.code,
-                message: &self.message,
-            }),
-        )
-            .into_response();
-        if self.code == RATE_LIMITED {
-            // Whole seconds, rounded up, at least one.
-            let secs = self
-                .retry_after
-                .map_or(1, |d| d.as_millis().div_ceil(1000).max(1));
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(RETRY_AFTER, value);
-            }
+        // Whole seconds, rounded up, at least one.
+        let wait = (self.code == RATE_LIMITED).then(|| {
+            self.retry_after
+                .map_or(1, |d| d.as_millis().div_ceil(1000).max(1))
+        });
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+        };
+        let mut response = (status_of(self.code), Json(body)).into_response();
+        if let Some(secs) = wait
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(RETRY_AFTER, value);
         }
         response
     }

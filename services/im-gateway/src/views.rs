@@ -9,6 +9,7 @@ use gochat_proto::{
     repo::{ConversationView, UnreadConversation},
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Unix milliseconds as RFC 3339 UTC with milliseconds.
 pub(crate) fn time(ms: i64) -> String {
@@ -17,8 +18,9 @@ pub(crate) fn time(ms: i64) -> String {
 }
 
 /// A user as its owner sees it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct UserJson {
+    /// A Snowflake id, as a decimal string.
     id: String,
     username: String,
     nickname: String,
@@ -54,7 +56,7 @@ impl UserJson {
 }
 
 /// A stored message.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct MessageJson {
     message_id: String,
     conversation_id: String,
@@ -82,7 +84,7 @@ impl From<Message> for MessageJson {
 }
 
 /// A send's answer (HTTP) or an ack frame's data (WebSocket).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct AckJson {
     client_msg_id: String,
     message_id: String,
@@ -121,7 +123,7 @@ fn role(r: i32) -> &'static str {
 }
 
 /// A conversation; the per-user fields when seen from a member's list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ConversationJson {
     pub(crate) id: String,
     #[serde(rename = "type")]
@@ -175,7 +177,7 @@ impl From<ConversationView> for ConversationJson {
 }
 
 /// A group.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct GroupJson {
     id: String,
     conversation_id: String,
@@ -203,7 +205,7 @@ impl From<Group> for GroupJson {
 }
 
 /// A member of a group.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct MemberJson {
     user_id: String,
     role: &'static str,
@@ -221,7 +223,7 @@ impl From<Member> for MemberJson {
 }
 
 /// One conversation's unread count.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct UnreadJson {
     conversation_id: String,
     unread: i64,
@@ -238,6 +240,65 @@ impl From<UnreadConversation> for UnreadJson {
             read_seq: u.read_seq,
         }
     }
+}
+
+/// `{user}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UserBody {
+    pub(crate) user: UserJson,
+}
+
+/// A token pair and its user.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokensJson {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    /// Always `Bearer`.
+    pub(crate) token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub(crate) expires_in: i64,
+    pub(crate) user: Option<UserJson>,
+}
+
+/// `{conversation}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ConversationBody {
+    pub(crate) conversation: ConversationJson,
+}
+
+/// The caller's conversations.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ConversationsBody {
+    pub(crate) conversations: Vec<ConversationJson>,
+}
+
+/// A group just created and its conversation.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct GroupCreated {
+    pub(crate) group: GroupJson,
+    pub(crate) conversation_id: String,
+}
+
+/// A group, and its members when the caller is one of them.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct GroupBody {
+    pub(crate) group: Option<GroupJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) members: Option<Vec<MemberJson>>,
+}
+
+/// A page of history, ordered by seq.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct HistoryJson {
+    pub(crate) messages: Vec<MessageJson>,
+    pub(crate) has_more: bool,
+}
+
+/// Unread counts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UnreadBody {
+    pub(crate) total: i64,
+    pub(crate) conversations: Vec<UnreadJson>,
 }
 
 #[cfg(test)]

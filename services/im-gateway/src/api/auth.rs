@@ -1,0 +1,143 @@
+//! Accounts and sessions: register, login, refresh, logout.
+
+use axum::extract::State;
+use gochat_proto::{
+    events::{Downstream, KickFrame, downstream::Frame},
+    logic::{
+        self as pb, LoginRequest, LogoutRequest, PresenceRequest, RefreshRequest, RegisterRequest,
+    },
+    prost::Message as _,
+};
+use serde::Deserialize;
+use tonic::Request;
+use utoipa::ToSchema;
+
+use super::{Answer, created, no_content, ok};
+use crate::{
+    Gateway,
+    extract::{Body, Caller},
+    registry::reason,
+    views::{TokensJson, UserBody, UserJson},
+};
+
+/// A new account.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RegisterBody {
+    /// 3 to 32 of `A-Z a-z 0-9 _ . -`.
+    username: String,
+    /// 8 to 128 bytes.
+    password: String,
+    #[serde(default)]
+    nickname: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Registers an account.
+#[utoipa::path(post, path = "/api/v1/users/register", tag = "auth", request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = UserBody),
+        (status = 409, description = "The username is taken (1007)", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn register(State(gw): State<Gateway>, Body(b): Body<RegisterBody>) -> Answer {
+    let user = gw.logic().register(Request::new(RegisterRequest {
+        username: b.username,
+        password: b.password,
+        nickname: b.nickname,
+        email: b.email,
+    }));
+    created(UserBody {
+        user: UserJson::own(user.await?.into_inner()),
+    })
+}
+
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct LoginBody {
+    username: String,
+    password: String,
+}
+
+fn token_pair(pair: pb::TokenPair) -> Answer {
+    ok(TokensJson {
+        access_token: pair.access_token,
+        refresh_token: pair.refresh_token,
+        token_type: "Bearer",
+        expires_in: pair.expires_in_secs,
+        user: pair.user.map(UserJson::own),
+    })
+}
+
+/// Logs in: a new session's access and refresh tokens.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, description = "Logged in", body = TokensJson)))]
+pub(crate) async fn login(State(gw): State<Gateway>, Body(b): Body<LoginBody>) -> Answer {
+    let pair = gw.logic().login(Request::new(LoginRequest {
+        username: b.username,
+        password: b.password,
+    }));
+    token_pair(pair.await?.into_inner())
+}
+
+/// A refresh token.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RefreshBody {
+    refresh_token: String,
+}
+
+/// A new token pair; the refresh token given stops working.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, description = "A new pair", body = TokensJson)))]
+pub(crate) async fn refresh(State(gw): State<Gateway>, Body(b): Body<RefreshBody>) -> Answer {
+    let pair = gw.logic().refresh(Request::new(RefreshRequest {
+        refresh_token: b.refresh_token,
+    }));
+    token_pair(pair.await?.into_inner())
+}
+
+/// Ends the session: its tokens stop working at once and its sockets are closed, on every
+/// gateway that holds one.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Logged out")))]
+pub(crate) async fn logout(State(gw): State<Gateway>, caller: Caller) -> Answer {
+    let done = gw.logic().logout(Request::new(LogoutRequest {
+        access_token: caller.token,
+    }));
+    done.await?;
+    let online = gw.logic().presence(Request::new(PresenceRequest {
+        user_ids: vec![caller.user_id.clone()],
+    }));
+    let gateways = match online.await {
+        Ok(answer) => answer
+            .into_inner()
+            .online
+            .remove(&caller.user_id)
+            .map(|g| g.gateway_ids)
+            .unwrap_or_default(),
+        Err(status) => {
+            gw.inner.deps.log.warn(format!(
+                "im-gateway: sockets of a logged-out session may stay open: {}",
+                status.message()
+            ));
+            Vec::new()
+        }
+    };
+    let kick = Downstream {
+        user_ids: vec![caller.user_id.clone()],
+        frame: Some(Frame::Kick(KickFrame {
+            reason: reason::LOGOUT.to_owned(),
+            token_id: caller.session_id,
+        })),
+    }
+    .encode_to_vec();
+    for gateway in gateways {
+        let message = gochat_mq::Message::new(gw.inner.topics.downstream(&gateway), kick.clone())
+            .key(caller.user_id.clone());
+        if let Err(e) = gw.inner.producer.send(message).await {
+            gw.inner.deps.log.warn(format!(
+                "im-gateway: the logout kick to {gateway} was not sent: {e}"
+            ));
+        }
+    }
+    no_content()
+}
