@@ -29,6 +29,10 @@ pub struct Config {
     /// The gRPC address of im-logic or im-repo (distributed mode). Default: `127.0.0.1:0`
     /// (any free port; the address registered in coord is the one bound).
     pub grpc_addr: String,
+    /// The host other processes reach this one at, when it is not the bound address (a
+    /// container or pod address while listening on `0.0.0.0`): registered in coord with the
+    /// bound port. Default: none — the bound address is registered.
+    pub advertise_host: Option<String>,
     /// Where the standalone binary keeps its SQLite database and generated secret.
     /// Default: `./gochat-data`.
     pub data_dir: PathBuf,
@@ -108,6 +112,7 @@ impl Default for Config {
         Self {
             http_addr: "127.0.0.1:8080".to_owned(),
             grpc_addr: "127.0.0.1:0".to_owned(),
+            advertise_host: None,
             data_dir: PathBuf::from("./gochat-data"),
             gateway_id: String::new(),
             log: gochat_clog::Config::default(),

@@ -28,12 +28,21 @@ const REGISTRATION_TTL: Duration = Duration::from_secs(10);
 /// The most instances of one service.
 const MAX_INSTANCES: u32 = 1024;
 
+/// The address to register for a listener bound at `bound`: `advertise_host` with the bound
+/// port when set.
+fn advertised(config: &Config, bound: SocketAddr) -> String {
+    match &config.advertise_host {
+        Some(host) => format!("{host}:{}", bound.port()),
+        None => bound.to_string(),
+    }
+}
+
 /// Holds an instance id of `service` and registers the instance at `addr` under it.
 async fn register(
     coord: &Coord,
     service: &str,
     prefix: &str,
-    addr: SocketAddr,
+    addr: String,
 ) -> Result<(String, InstanceId, Registration), StartError> {
     let held = coord
         .instance_ids(service, MAX_INSTANCES)
@@ -42,10 +51,7 @@ async fn register(
     let id = format!("{prefix}{}", held.id());
     let registration = coord
         .registry()
-        .register(
-            Instance::new(service, id.clone(), addr.to_string()),
-            REGISTRATION_TTL,
-        )
+        .register(Instance::new(service, id.clone(), addr), REGISTRATION_TTL)
         .await
         .map_err(|e| Base::fail("registration", &e))?;
     Ok((id, held, registration))
@@ -83,7 +89,8 @@ pub async fn repo(
         .await
         .map_err(|e| Base::fail("im-repo", &e))?;
     let (incoming, addr) = grpc_listener(&config)?;
-    let (_, held, registration) = register(&coord, REPO_SERVICE, "repo-", addr).await?;
+    let (_, held, registration) =
+        register(&coord, REPO_SERVICE, "repo-", advertised(&config, addr)).await?;
     on_listen(addr);
     let served = Server::builder()
         .layer(ServerLayer::grpc(&base.metrics.meter("im-repo")).logger(base.log.clone()))
@@ -139,7 +146,8 @@ pub async fn logic(
         .await
         .map_err(|e| Base::fail("im-upstream consumer", &e))?;
     let (incoming, addr) = grpc_listener(&config)?;
-    let (_, held, registration) = register(&coord, LOGIC_SERVICE, "logic-", addr).await?;
+    let (_, held, registration) =
+        register(&coord, LOGIC_SERVICE, "logic-", advertised(&config, addr)).await?;
     on_listen(addr);
     let served = Server::builder()
         .layer(ServerLayer::grpc(&base.metrics.meter("im-logic")).logger(base.log.clone()))
@@ -221,7 +229,13 @@ pub async fn gateway(
         .local_addr()
         .map_err(|e| Base::fail("http listener", &e))?;
     let (id, held, registration) = if config.gateway_id.is_empty() {
-        register(&coord, im_task::GATEWAY_SERVICE, "gw-", addr).await?
+        register(
+            &coord,
+            im_task::GATEWAY_SERVICE,
+            "gw-",
+            advertised(&config, addr),
+        )
+        .await?
     } else {
         let held = coord
             .instance_ids(
@@ -233,7 +247,7 @@ pub async fn gateway(
         let instance = Instance::new(
             im_task::GATEWAY_SERVICE,
             config.gateway_id.clone(),
-            addr.to_string(),
+            advertised(&config, addr),
         );
         let registration = coord
             .registry()

@@ -70,7 +70,10 @@ fn token_pair(pair: pb::TokenPair) -> Answer {
 
 /// Logs in: a new session's access and refresh tokens.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "Logged in", body = TokensJson)))]
+    responses(
+        (status = 200, description = "Logged in", body = TokensJson),
+        (status = 401, description = "Wrong username or password (1002)", body = crate::error::ErrorBody),
+    ))]
 pub(crate) async fn login(State(gw): State<Gateway>, Body(b): Body<LoginBody>) -> Answer {
     let pair = gw.logic().login(Request::new(LoginRequest {
         username: b.username,
@@ -87,7 +90,10 @@ pub(crate) struct RefreshBody {
 
 /// A new token pair; the refresh token given stops working.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, description = "A new pair", body = TokensJson)))]
+    responses(
+        (status = 200, description = "A new pair", body = TokensJson),
+        (status = 401, description = "A bad, used or revoked refresh token (1002)", body = crate::error::ErrorBody),
+    ))]
 pub(crate) async fn refresh(State(gw): State<Gateway>, Body(b): Body<RefreshBody>) -> Answer {
     let pair = gw.logic().refresh(Request::new(RefreshRequest {
         refresh_token: b.refresh_token,
