@@ -94,6 +94,28 @@ impl Logic {
         self.issue(user, &session).await
     }
 
+    /// The user named exactly `username` (a malformed name is a 1001, an unknown one a 1003).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`]; the repository's `NotFound`.
+    pub async fn find_user(
+        &self,
+        req: gochat_proto::logic::FindUserRequest,
+    ) -> Result<User, Error> {
+        check_username(&req.username)?;
+        let found = self
+            .deps
+            .repo
+            .get_credentials(Request::new(GetCredentialsRequest {
+                username: req.username,
+            }))
+            .await?
+            .into_inner();
+        found
+            .user
+            .ok_or_else(|| Error::Internal("credentials without their user".to_owned()))
+    }
+
     /// A new token pair for a refresh token, which stops working (rotation).
     ///
     /// # Errors

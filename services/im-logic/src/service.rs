@@ -44,6 +44,7 @@ rpcs! {
     get_profile(this, req: pb::UserRef) -> User => this.profile(&req.user_id);
     update_profile(this, req: pb::UpdateProfileRequest) -> User => this.update_profile(req);
     get_user(this, req: pb::GetUserRequest) -> User => this.user(req);
+    find_user(this, req: pb::FindUserRequest) -> User => this.find_user(req);
     create_conversation(this, req: pb::CreateConversationRequest) -> Conversation
         => this.create_conversation(req);
     list_conversations(this, req: pb::UserRef) -> ConversationViews

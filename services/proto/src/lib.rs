@@ -92,6 +92,7 @@ macro_rules! logic_rpcs {
             get_profile($crate::logic::UserRef) -> $crate::common::User;
             update_profile($crate::logic::UpdateProfileRequest) -> $crate::common::User;
             get_user($crate::logic::GetUserRequest) -> $crate::common::User;
+            find_user($crate::logic::FindUserRequest) -> $crate::common::User;
             create_conversation($crate::logic::CreateConversationRequest) -> $crate::common::Conversation;
             list_conversations($crate::logic::UserRef) -> $crate::repo::ConversationViews;
             update_conversation($crate::logic::UpdateConversationRequest) -> $crate::common::Member;

@@ -74,6 +74,25 @@ pub(crate) async fn accounts(t: &Target) {
         public.get("email").is_none(),
         "a public profile has no email: {public}"
     );
+    let (status, found) =
+        t.b.get(
+            &format!("/api/v1/users/search?username={}", ann.name),
+            &bob.access,
+        )
+        .await;
+    assert_eq!(
+        (status, found["id"].as_str()),
+        (200, Some(ann.id.as_str())),
+        "{found}"
+    );
+    let (status, body) =
+        t.b.get("/api/v1/users/search?username=nobody_here", &bob.access)
+            .await;
+    assert_eq!((status, code(&body)), (404, 1003), "{body}");
+    let (status, body) =
+        t.b.get("/api/v1/users/search?username=no%20spaces", &bob.access)
+            .await;
+    assert_eq!((status, code(&body)), (400, 1001), "{body}");
     let (status, body) = t.a.get("/api/v1/users/4242", &bob.access).await;
     assert_eq!((status, code(&body)), (404, 1003), "{body}");
 

@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<Gateway> {
             "/users/profile",
             get(users::profile).put(users::update_profile),
         )
+        .route("/users/search", get(users::search))
         .route("/users/{id}", get(users::user))
         .route("/conversations/create", post(conversations::create))
         .route("/conversations", get(conversations::list))

@@ -22,7 +22,7 @@ use crate::error::ErrorBody;
     ),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout,
-        users::profile, users::update_profile, users::user,
+        users::profile, users::update_profile, users::user, users::search,
         conversations::create, conversations::list, conversations::update,
         groups::create, groups::get, groups::join, groups::leave, groups::add_members,
         groups::remove_member,
@@ -114,6 +114,7 @@ mod tests {
             ("get", "/api/v1/users/profile"),
             ("put", "/api/v1/users/profile"),
             ("get", "/api/v1/users/{id}"),
+            ("get", "/api/v1/users/search"),
             ("post", "/api/v1/conversations/create"),
             ("get", "/api/v1/conversations"),
             ("put", "/api/v1/conversations/{id}"),

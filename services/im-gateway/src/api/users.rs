@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::{Answer, ok};
 use crate::{
     Gateway,
-    extract::{Body, Caller, Segments},
+    extract::{Body, Caller, Params, Segments},
     views::{UserBody, UserJson},
 };
 
@@ -70,6 +70,31 @@ pub(crate) async fn user(
     let user = gw.logic().get_user(Request::new(pb::GetUserRequest {
         user_id: caller.user_id,
         target_user_id: id,
+    }));
+    ok(UserJson::public(user.await?.into_inner()))
+}
+
+/// `?username=`.
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    username: String,
+}
+
+/// The public profile of the user with exactly this username (to start a chat with them).
+#[utoipa::path(get, path = "/api/v1/users/search", tag = "users", security(("bearer" = [])),
+    params(("username" = String, Query, description = "The exact username")),
+    responses(
+        (status = 200, description = "The public profile", body = UserJson),
+        (status = 404, description = "No such user (1003)", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn search(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    Params(q): Params<SearchQuery>,
+) -> Answer {
+    let user = gw.logic().find_user(Request::new(pb::FindUserRequest {
+        user_id: caller.user_id,
+        username: q.username,
     }));
     ok(UserJson::public(user.await?.into_inner()))
 }
