@@ -235,6 +235,34 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Checks every section's fields (im-logic's only when its JWT key is set: standalone
+    /// makes one, and only im-logic needs it).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the section and the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn section(name: &'static str) -> impl Fn(gochat_core::ConfigError) -> ConfigError {
+            move |e| error(format!("section {name}"), e)
+        }
+        self.log.validate().map_err(section("log"))?;
+        self.metrics.validate().map_err(section("metrics"))?;
+        self.db.validate().map_err(section("db"))?;
+        self.cache.validate().map_err(section("cache"))?;
+        self.mq.validate().map_err(section("mq"))?;
+        self.coord.validate().map_err(section("coord"))?;
+        self.uid.validate().map_err(section("uid"))?;
+        self.once.validate().map_err(section("once"))?;
+        self.breaker.validate().map_err(section("breaker"))?;
+        self.ratelimit.validate().map_err(section("ratelimit"))?;
+        self.gateway.validate().map_err(section("gateway"))?;
+        if !self.logic.jwt_secret.expose().is_empty() {
+            self.logic.validate().map_err(section("logic"))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +337,19 @@ mod tests {
                 service: "gochat".into()
             }
         );
+    }
+
+    #[test]
+    fn every_section_is_validated() {
+        assert!(Config::default().validate().is_ok());
+        let mut config = Config::default();
+        config.gateway.send_queue = 0;
+        let bad = config.validate().unwrap_err();
+        assert_eq!(bad.layer, "section gateway");
+        assert!(bad.reason.contains("send_queue"), "{bad}");
+        let mut config = Config::default();
+        config.logic.jwt_secret = "short".into();
+        assert_eq!(config.validate().unwrap_err().layer, "section logic");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Args {
     /// Where data is kept (standalone: the SQLite database and the token signing key).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Reads and checks the configuration, says whether it is valid, and exits.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 impl Args {
@@ -85,13 +88,26 @@ pub type Service = Box<
 /// The `main` of every gochat binary: reads the flags and config, runs `service` until
 /// Ctrl-C or SIGTERM. Exit code 2 for a bad config, 1 for a failed start.
 pub fn main(name: &str, service: Service) -> ExitCode {
-    let config = match Args::parse().load() {
+    let args = Args::parse();
+    let config = match args.load() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::from(2);
         }
     };
+    if args.check_config {
+        return match config.validate() {
+            Ok(()) => {
+                println!("{name}: the configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
