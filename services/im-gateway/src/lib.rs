@@ -13,6 +13,7 @@ mod metrics;
 mod presence;
 mod registry;
 mod views;
+mod web;
 mod ws;
 
 use std::{
@@ -222,12 +223,16 @@ impl Gateway {
         self.inner.registry.len()
     }
 
-    /// The HTTP routes: `/api/v1/…`, `/ws`, `/healthz`, `/readyz`, `/metrics`.
+    /// The HTTP routes: the web page at `/`, `/api/v1/…`, `/ws`, `/healthz`, `/readyz`,
+    /// `/metrics`.
     pub fn router(&self) -> Router {
         let inner = &self.inner;
         let api = api::routes().fallback(health::not_found);
         let router = Router::new()
             .nest("/api/v1", api)
+            .route("/", get(web::index))
+            .route("/app.js", get(web::script))
+            .route("/style.css", get(web::style))
             .route("/ws", get(ws::upgrade))
             .route("/healthz", get(health::live))
             .route("/readyz", get(health::ready))
