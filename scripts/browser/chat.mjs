@@ -11,6 +11,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+const pages = [];
 try {
   const run = Date.now() % 1000000;
   const [alice, bob] = [`alice${run}`, `bob${run}`];
@@ -18,6 +19,8 @@ try {
   async function signUp(name) {
     const page = await (await browser.newContext()).newPage();
     page.on("pageerror", (e) => { throw e; });
+    page.on("console", (m) => console.error(`${name} console: ${m.text()}`));
+    pages.push([name, page]);
     await page.goto(base);
     await page.fill("#username", name);
     await page.fill("#password", "browser password");
@@ -53,6 +56,14 @@ try {
   await a.screenshot({ path: `${shots}/alice.png` });
   await b.screenshot({ path: `${shots}/bob.png` });
   console.log(`browser: ${alice} and ${bob} chatted both ways; screenshots in ${shots}`);
+} catch (e) {
+  // What each page showed when it failed, and a screenshot of it.
+  for (const [name, page] of pages) {
+    console.error(`${name}: ${await page.locator("#status").textContent()}; messages:`);
+    console.error(await page.locator("#messages").innerHTML());
+    await page.screenshot({ path: `${shots}/${name}-failed.png` });
+  }
+  throw e;
 } finally {
   await browser.close();
 }

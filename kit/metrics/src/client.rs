@@ -4,11 +4,13 @@
 //! ```
 //! use gochat_metrics::{ClientLayer, Config};
 //!
-//! let metrics = gochat_metrics::new(&gochat_core::Context::new(), Config::default(), Default::default()).unwrap();
+//! # fn main() -> Result<(), gochat_metrics::Error> {
+//! let metrics = gochat_metrics::new(&gochat_core::Context::new(), Config::default(), Default::default())?;
 //! // tonic: `tower::ServiceBuilder::new().layer(grpc).service(channel)`.
 //! let http = ClientLayer::http(&metrics.meter("http"));
 //! let grpc = ClientLayer::grpc(&metrics.meter("rpc"));
 //! # let _ = (http, grpc);
+//! # Ok(()) }
 //! ```
 
 use std::task::{Context as TaskContext, Poll};

@@ -41,9 +41,11 @@ pub struct Config {
 /// Export to an OpenTelemetry collector (OTLP over gRPC).
 ///
 /// ```
+/// # fn main() -> Result<(), serde_json::Error> {
 /// let otlp: gochat_metrics::OtlpConfig =
-///     serde_json::from_str(r#"{ "endpoint": "http://otel-collector:4317", "interval": "15s" }"#).unwrap();
+///     serde_json::from_str(r#"{ "endpoint": "http://otel-collector:4317", "interval": "15s" }"#)?;
 /// assert_eq!(otlp.interval, std::time::Duration::from_secs(15));
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

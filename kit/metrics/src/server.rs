@@ -4,11 +4,13 @@
 //! ```
 //! use gochat_metrics::{Config, ServerLayer};
 //!
-//! let metrics = gochat_metrics::new(&gochat_core::Context::new(), Config::default(), Default::default()).unwrap();
+//! # fn main() -> Result<(), gochat_metrics::Error> {
+//! let metrics = gochat_metrics::new(&gochat_core::Context::new(), Config::default(), Default::default())?;
 //! // axum: `Router::new().route(…).layer(http)`; tonic: `Server::builder().layer(grpc)`.
 //! let http = ServerLayer::http(&metrics.meter("http"));
 //! let grpc = ServerLayer::grpc(&metrics.meter("rpc"));
 //! # let _ = (http, grpc);
+//! # Ok(()) }
 //! ```
 
 use std::task::{Context as TaskContext, Poll};

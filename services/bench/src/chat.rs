@@ -6,12 +6,12 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt, stream};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::{MissedTickBehavior, interval, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    client::{Setup, Ws, micros_since},
+    client::{Setup, Ws, json, micros_since},
     report,
 };
 
@@ -106,13 +106,6 @@ pub(crate) async fn run(
     Ok(())
 }
 
-fn text(frame: &Message) -> Option<Value> {
-    match frame {
-        Message::Text(t) => serde_json::from_str(t.as_str()).ok(),
-        _ => None,
-    }
-}
-
 /// Sends `quota` messages, one per `period`; the count sent and each ack's latency (µs).
 async fn sender(
     ws: Ws,
@@ -144,7 +137,7 @@ async fn sender(
             }
             frame = frames.next() => {
                 let Some(Ok(frame)) = frame else { break };
-                if let Some(v) = text(&frame)
+                if let Some(v) = json(&frame)
                     && v["type"] == "ack"
                     && let Some(at) = v["data"]["client_msg_id"].as_str().and_then(|id| pending.remove(id))
                 {
@@ -175,7 +168,7 @@ async fn receiver(
             () = sleep_until(stop) => break,
         };
         let Some(Ok(frame)) = frame else { break };
-        if let Some(v) = text(&frame)
+        if let Some(v) = json(&frame)
             && v["type"] == "message"
             && let Some(at) = v["data"]["content"]
                 .as_str()

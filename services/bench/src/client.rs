@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 /// A WebSocket to a gateway.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -122,4 +122,12 @@ pub(crate) async fn connect(url: &str, token: &str) -> Result<Ws, String> {
 /// Microseconds since `origin`: how the bench stamps what it sends.
 pub(crate) fn micros_since(origin: std::time::Instant) -> u64 {
     u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A text frame as JSON; `None` for other frames.
+pub(crate) fn json(frame: &Message) -> Option<Value> {
+    match frame {
+        Message::Text(t) => serde_json::from_str(t.as_str()).ok(),
+        _ => None,
+    }
 }

@@ -6,12 +6,12 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    client::{Setup, Ws, micros_since},
+    client::{Setup, Ws, json, micros_since},
     report,
 };
 
@@ -126,13 +126,6 @@ pub(crate) async fn run(
     Ok(())
 }
 
-fn text(frame: &Message) -> Option<Value> {
-    match frame {
-        Message::Text(t) => serde_json::from_str(t.as_str()).ok(),
-        _ => None,
-    }
-}
-
 /// Waits for the ack of the message sent at `at`; its latency (µs).
 async fn ack(ws: &mut Ws, origin: Instant, at: u64) -> Result<u64, String> {
     loop {
@@ -142,7 +135,7 @@ async fn ack(ws: &mut Ws, origin: Instant, at: u64) -> Result<u64, String> {
         let Some(Ok(frame)) = frame else {
             return Err("the sender's socket closed".to_owned());
         };
-        if let Some(v) = text(&frame) {
+        if let Some(v) = json(&frame) {
             match v["type"].as_str() {
                 Some("ack") => return Ok(micros_since(origin).saturating_sub(at)),
                 Some("error") => return Err(format!("refused: {v}")),
@@ -167,7 +160,7 @@ async fn receiver(
             () = sleep_until(stop) => break,
         };
         let Some(Ok(frame)) = frame else { break };
-        if let Some(v) = text(&frame)
+        if let Some(v) = json(&frame)
             && v["type"] == "message"
             && let Some((k, at)) = v["data"]["content"]
                 .as_str()

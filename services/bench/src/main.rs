@@ -36,7 +36,7 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         conns: usize,
         /// How long the connections stay open after the last one is up.
-        #[arg(long, value_parser = humantime_duration, default_value = "10s")]
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
         hold: Duration,
     },
     /// N pairs of users in single chats, senders together at R messages/s.
@@ -46,7 +46,7 @@ enum Scenario {
         /// Messages per second, all senders together.
         #[arg(long, default_value_t = 1000)]
         rate: u32,
-        #[arg(long, value_parser = humantime_duration, default_value = "10s")]
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
         duration: Duration,
     },
     /// One group of N online members; its owner sends K messages at R/s.
@@ -58,22 +58,6 @@ enum Scenario {
         #[arg(long, default_value_t = 2)]
         rate: u32,
     },
-}
-
-fn humantime_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {text}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("unknown unit in {text} (ms, s, m)")),
-    }
 }
 
 #[tokio::main]

@@ -37,18 +37,36 @@ fn advertised(config: &Config, bound: SocketAddr) -> String {
     }
 }
 
+/// What an instance is called.
+enum Name<'a> {
+    /// `{prefix}{n}`, `n` the lowest of coord's free instance ids of the service.
+    Numbered(&'a str),
+    /// This id, held exclusively while the process runs.
+    Fixed(&'a str),
+}
+
 /// Holds an instance id of `service` and registers the instance at `addr` under it.
 async fn register(
     coord: &Coord,
     service: &str,
-    prefix: &str,
+    name: Name<'_>,
     addr: String,
 ) -> Result<(String, InstanceId, Registration), StartError> {
-    let held = coord
-        .instance_ids(service, MAX_INSTANCES)
-        .await
-        .map_err(|e| Base::fail("instance id", &e))?;
-    let id = format!("{prefix}{}", held.id());
+    let (held, id) = match name {
+        Name::Numbered(prefix) => {
+            let held = coord.instance_ids(service, MAX_INSTANCES).await;
+            let held = held.map_err(|e| Base::fail("instance id", &e))?;
+            let id = format!("{prefix}{}", held.id());
+            (held, id)
+        }
+        Name::Fixed(id) => {
+            let held = coord.instance_ids(&format!("{service}-{id}"), 1).await;
+            (
+                held.map_err(|e| Base::fail("instance id", &e))?,
+                id.to_owned(),
+            )
+        }
+    };
     let registration = coord
         .registry()
         .register(Instance::new(service, id.clone(), addr), REGISTRATION_TTL)
@@ -89,8 +107,13 @@ pub async fn repo(
         .await
         .map_err(|e| Base::fail("im-repo", &e))?;
     let (incoming, addr) = grpc_listener(&config)?;
-    let (_, held, registration) =
-        register(&coord, REPO_SERVICE, "repo-", advertised(&config, addr)).await?;
+    let (_, held, registration) = register(
+        &coord,
+        REPO_SERVICE,
+        Name::Numbered("repo-"),
+        advertised(&config, addr),
+    )
+    .await?;
     on_listen(addr);
     let served = Server::builder()
         .layer(ServerLayer::grpc(&base.metrics.meter("im-repo")).logger(base.log.clone()))
@@ -146,8 +169,13 @@ pub async fn logic(
         .await
         .map_err(|e| Base::fail("im-upstream consumer", &e))?;
     let (incoming, addr) = grpc_listener(&config)?;
-    let (_, held, registration) =
-        register(&coord, LOGIC_SERVICE, "logic-", advertised(&config, addr)).await?;
+    let (_, held, registration) = register(
+        &coord,
+        LOGIC_SERVICE,
+        Name::Numbered("logic-"),
+        advertised(&config, addr),
+    )
+    .await?;
     on_listen(addr);
     let served = Server::builder()
         .layer(ServerLayer::grpc(&base.metrics.meter("im-logic")).logger(base.log.clone()))
@@ -228,34 +256,14 @@ pub async fn gateway(
     let addr = listener
         .local_addr()
         .map_err(|e| Base::fail("http listener", &e))?;
-    let (id, held, registration) = if config.gateway_id.is_empty() {
-        register(
-            &coord,
-            im_task::GATEWAY_SERVICE,
-            "gw-",
-            advertised(&config, addr),
-        )
-        .await?
+    let name = if config.gateway_id.is_empty() {
+        Name::Numbered("gw-")
     } else {
-        let held = coord
-            .instance_ids(
-                &format!("{}-{}", im_task::GATEWAY_SERVICE, config.gateway_id),
-                1,
-            )
-            .await
-            .map_err(|e| Base::fail("gateway id", &e))?;
-        let instance = Instance::new(
-            im_task::GATEWAY_SERVICE,
-            config.gateway_id.clone(),
-            advertised(&config, addr),
-        );
-        let registration = coord
-            .registry()
-            .register(instance, REGISTRATION_TTL)
-            .await
-            .map_err(|e| Base::fail("registration", &e))?;
-        (config.gateway_id.clone(), held, registration)
+        Name::Fixed(&config.gateway_id)
     };
+    let advertised = advertised(&config, addr);
+    let (id, held, registration) =
+        register(&coord, im_task::GATEWAY_SERVICE, name, advertised).await?;
     let deps = im_gateway::Deps::new(
         Arc::new(RemoteLogic::new(channel)),
         cache,

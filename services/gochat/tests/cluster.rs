@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::path::PathBuf;
 
 use gochat_db::sea_orm::{ConnectionTrait, Database};
 use gochat_testkit::{Engine, Fixture, endpoint};
 use support::{
-    Client, PATIENCE, Proc,
+    Client, PATIENCE, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
 };
 
@@ -150,15 +150,7 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
             .message(&conversation, &format!("m{i}"), &format!("c{i}"))
             .await;
     }
-    let mut acked = BTreeMap::new();
-    while acked.len() < 20 {
-        let ack = socket.expect("ack").await;
-        let data = &ack["data"];
-        acked.insert(
-            data["seq"].as_i64().unwrap(),
-            data["message_id"].as_str().unwrap().to_owned(),
-        );
-    }
+    let acked = socket.acks(20).await;
     cluster.logic.kill9();
     cluster.repo.kill9();
     cluster.repo = start("im-repo", &cluster.env);
@@ -188,22 +180,8 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
 
     let ack = t.b.send(&ann, &conversation, "after the restart").await;
     let history = t.b.history(&bob, &conversation).await;
-    let stored: BTreeMap<i64, String> = history
-        .iter()
-        .map(|m| {
-            (
-                m["seq"].as_i64().unwrap(),
-                m["message_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    for (seq, id) in &acked {
-        assert_eq!(
-            stored.get(seq),
-            Some(id),
-            "acked seq {seq} survives kill -9"
-        );
-    }
+    let stored = by_seq(&history);
+    assert_acked_stored(&acked, &stored);
     // A seq taken by the killed im-logic for a message it had not stored stays unused (its
     // sender never got an ack; a resend takes a new seq): history may skip it, never repeat
     // or reorder (docs/services.md, "Not yet"). Standalone, the counter restarts from the

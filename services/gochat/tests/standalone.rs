@@ -3,10 +3,10 @@
 
 mod support;
 
-use std::{collections::BTreeMap, path::Path};
+use std::path::Path;
 
 use support::{
-    Client, Proc,
+    Client, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
 };
 
@@ -85,37 +85,15 @@ async fn kill_9_keeps_every_acked_message_and_seq_continues() {
             .message(&conversation, &format!("m{i}"), &format!("c{i}"))
             .await;
     }
-    let mut acked = BTreeMap::new();
-    while acked.len() < 30 {
-        let ack = socket.expect("ack").await;
-        let data = &ack["data"];
-        acked.insert(
-            data["seq"].as_i64().unwrap(),
-            data["message_id"].as_str().unwrap().to_owned(),
-        );
-    }
+    let acked = socket.acks(30).await;
     server.kill9();
 
     let server = start(dir.path());
     let client = Client::new(server.announced.clone());
     let ann = client.login(&ann.name).await;
     let history = client.history(&ann, &conversation).await;
-    let stored: BTreeMap<i64, String> = history
-        .iter()
-        .map(|m| {
-            (
-                m["seq"].as_i64().unwrap(),
-                m["message_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    for (seq, id) in &acked {
-        assert_eq!(
-            stored.get(seq),
-            Some(id),
-            "acked seq {seq} survives kill -9"
-        );
-    }
+    let stored = by_seq(&history);
+    assert_acked_stored(&acked, &stored);
     let last = stored.keys().max().copied().unwrap_or(0);
     assert_eq!(
         stored.keys().copied().collect::<Vec<_>>(),

@@ -4,9 +4,11 @@
 //! ```
 //! use gochat_proto::{common::User, prost::Message as _};
 //!
+//! # fn main() -> Result<(), gochat_proto::prost::DecodeError> {
 //! let user = User { id: "42".into(), username: "ann".into(), ..Default::default() };
 //! let bytes = user.encode_to_vec();
-//! assert_eq!(User::decode(bytes.as_slice()).unwrap(), user);
+//! assert_eq!(User::decode(bytes.as_slice())?, user);
+//! # Ok(()) }
 //! ```
 
 mod remote;

@@ -4,6 +4,7 @@
 pub(crate) mod scenarios;
 
 use std::{
+    collections::BTreeMap,
     io::{BufRead, BufReader, Write},
     path::Path,
     process::{Child, Command, Stdio},
@@ -106,6 +107,30 @@ impl Drop for Proc {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `seq → message_id` of a history.
+pub(crate) fn by_seq(history: &[Value]) -> BTreeMap<i64, String> {
+    history
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["message_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every acked message is stored under its seq, with its id: nothing acked was lost.
+pub(crate) fn assert_acked_stored(acked: &BTreeMap<i64, String>, stored: &BTreeMap<i64, String>) {
+    for (seq, id) in acked {
+        assert_eq!(
+            stored.get(seq),
+            Some(id),
+            "acked seq {seq} survives kill -9"
+        );
     }
 }
 
@@ -341,6 +366,19 @@ impl Socket {
                 return frame;
             }
         }
+    }
+
+    /// Waits for `n` ack frames; `seq → message_id` of each.
+    pub(crate) async fn acks(&mut self, n: usize) -> BTreeMap<i64, String> {
+        let mut acked = BTreeMap::new();
+        while acked.len() < n {
+            let ack = self.expect("ack").await;
+            acked.insert(
+                ack["data"]["seq"].as_i64().unwrap(),
+                ack["data"]["message_id"].as_str().unwrap().to_owned(),
+            );
+        }
+        acked
     }
 
     /// Waits for `n` message frames of `conversation`; their seqs in arrival order.
