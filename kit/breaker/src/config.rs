@@ -154,3 +154,5 @@ impl Config {
         Ok(())
     }
 }
+
+gochat_core::impl_settings!(Config);

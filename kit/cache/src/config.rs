@@ -234,6 +234,8 @@ impl Config {
     }
 }
 
+gochat_core::impl_settings!(Config);
+
 #[cfg(test)]
 mod tests {
     use super::*;

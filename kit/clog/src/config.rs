@@ -233,6 +233,8 @@ pub fn validate_level(directives: &str) -> Result<(), String> {
         .map_err(|e| format!("{directives:?}: {e}"))
 }
 
+gochat_core::impl_settings!(Config);
+
 #[cfg(test)]
 mod tests {
     use super::*;

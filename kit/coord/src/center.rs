@@ -156,6 +156,58 @@ impl ConfigScope {
             .collect()
     }
 
+    /// Every value in the scope as one JSON object, a name `a/b` nested as `{"a": {"b": …}}`:
+    /// a layer for the kit's config loader (`Loader::layer`), so settings kept in coord
+    /// override the file and the environment.
+    ///
+    /// ```
+    /// # use gochat_coord::{Config, Options};
+    /// # use gochat_core::{Context, Env};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), gochat_coord::Error> {
+    /// # let coord = gochat_coord::new(&Context::new(), Config::for_env(Env::Development), Options::default()).await?;
+    /// let scope = coord.config().scope("im-gateway", "settings")?;
+    /// scope.put("gateway/max_body_bytes", &131_072).await?;
+    /// scope.put("log", &serde_json::json!({ "level": "warn" })).await?;
+    /// let tree = scope.tree().await?;
+    /// assert_eq!(tree["gateway"]["max_body_bytes"], 131_072);
+    /// assert_eq!(tree["log"]["level"], "warn");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The backend cannot be read, or a value is not JSON.
+    pub async fn tree(&self) -> Result<serde_json::Value, Error> {
+        fn insert(
+            at: &mut serde_json::Map<String, serde_json::Value>,
+            path: &[&str],
+            value: serde_json::Value,
+        ) {
+            match path {
+                [] => {}
+                [leaf] => {
+                    at.insert((*leaf).to_owned(), value);
+                }
+                [section, rest @ ..] => {
+                    let entry = at
+                        .entry(*section)
+                        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+                    if !entry.is_object() {
+                        *entry = serde_json::Value::Object(serde_json::Map::new());
+                    }
+                    if let serde_json::Value::Object(inner) = entry {
+                        insert(inner, rest, value);
+                    }
+                }
+            }
+        }
+        let mut root = serde_json::Map::new();
+        for (name, value) in self.list::<serde_json::Value>().await? {
+            insert(&mut root, &name.split('/').collect::<Vec<_>>(), value);
+        }
+        Ok(serde_json::Value::Object(root))
+    }
+
     /// Changes to every value in the scope, typed; survives backend outages.
     ///
     /// # Errors

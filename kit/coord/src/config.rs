@@ -255,6 +255,8 @@ pub(crate) fn check_segment(field: &str, value: &str) -> Result<(), ConfigError>
     Ok(())
 }
 
+gochat_core::impl_settings!(Config);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,17 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
+
+    /// The same error, its field inside `section` (`pool.max` in `db` → `db.pool.max`).
+    #[must_use]
+    pub fn within(mut self, section: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            section.to_owned()
+        } else {
+            format!("{section}.{}", self.field)
+        };
+        self
+    }
 }
 
 impl KitError for ConfigError {

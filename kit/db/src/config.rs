@@ -250,6 +250,8 @@ pub(crate) fn is_sqlite_memory(dsn: &str) -> bool {
     dsn.starts_with("sqlite:") && dsn.contains(":memory:")
 }
 
+gochat_core::impl_settings!(Config);
+
 #[cfg(test)]
 mod tests {
     use super::*;

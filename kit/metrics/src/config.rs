@@ -138,3 +138,5 @@ impl Config {
         Ok(())
     }
 }
+
+gochat_core::impl_settings!(Config);

@@ -437,6 +437,8 @@ impl ConsumerConfig {
     }
 }
 
+gochat_core::impl_settings!(Config);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,3 +47,5 @@ impl Config {
         Ok(())
     }
 }
+
+gochat_core::impl_settings!(Config);

@@ -175,3 +175,5 @@ impl Config {
         Ok(())
     }
 }
+
+gochat_core::impl_settings!(Config);

@@ -194,6 +194,17 @@ pub(crate) fn host_port(address: &str) -> Result<String, String> {
     }
 }
 
+/// An engine address list (`a:1,b:2`, as `GOCHAT_TEST_…` holds it) as the value of a
+/// `GOCHAT_…` variable for a list field: `["a:1","b:2"]`.
+///
+/// ```
+/// assert_eq!(gochat_testkit::env_list("127.0.0.1:9092,127.0.0.1:9093"), r#"["127.0.0.1:9092","127.0.0.1:9093"]"#);
+/// ```
+pub fn env_list(endpoints: &str) -> String {
+    let quoted: Vec<String> = endpoints.split(',').map(|e| format!("{e:?}")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

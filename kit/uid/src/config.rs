@@ -92,3 +92,5 @@ impl Config {
         }
     }
 }
+
+gochat_core::impl_settings!(Config);

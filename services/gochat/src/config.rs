@@ -1,23 +1,20 @@
-//! gochat's configuration, in layers: the defaults, then `--config FILE` (TOML), then
-//! `GOCHAT_…` environment variables, then the command-line flags.
+//! gochat's configuration, read by the kit's loader ([`gochat_core::Loader`]) in layers: the
+//! defaults for `GOCHAT_ENV` ([`Config::for_env`], or [`Config::standalone`] for `gochat`),
+//! then `--config FILE` (TOML or YAML; or `GOCHAT_CONFIG`), then `GOCHAT_…` environment
+//! variables, then the command-line flags.
 //!
 //! An environment variable names a field by its path, upper-cased, sections joined by `__`:
 //! `GOCHAT_HTTP_ADDR=0.0.0.0:8080`, `GOCHAT_GATEWAY__MAX_BODY_BYTES=131072`,
-//! `GOCHAT_LOGIC__JWT_SECRET=…`. Its value is read as TOML when it parses as such (numbers,
-//! booleans, arrays) and as a string otherwise; quote a string that looks like a number
-//! (`GOCHAT_LOGIC__JWT_SECRET='"1234…"'`). `GOCHAT_ENV` and `GOCHAT_TEST_…` are not
-//! config (the kit's environment and the test harness use them). Unknown fields are errors
-//! in every layer, so a typo never goes unnoticed.
+//! `GOCHAT_LOGIC__JWT_SECRET=…`. Its value is typed when it parses as a number, boolean,
+//! array or table, and a string otherwise; quote a string that looks like a number
+//! (`GOCHAT_LOGIC__JWT_SECRET='"1234…"'`). Unknown fields are errors in every layer, so a
+//! typo never goes unnoticed; every error names the field and the layer that set it.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
+use gochat_core::{ConfigError, Env};
 use gochat_ratelimit::Rule;
 use serde::{Deserialize, Serialize};
-use toml::{Table, Value};
 
 /// Everything the gochat binaries read; each uses the sections it needs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,7 +91,15 @@ impl Default for PushConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        let mut ratelimit = gochat_ratelimit::Config::default();
+        Self::for_env(Env::Development)
+    }
+}
+
+impl Config {
+    /// The distributed binaries' defaults: each section's `for_env(env)` (in production the
+    /// real engines), gochat's rate-limit rules, one consumer task per `im-upstream` partition.
+    pub fn for_env(env: Env) -> Self {
+        let mut ratelimit = gochat_ratelimit::Config::for_env(env);
         let minute = Duration::from_secs(60);
         let second = Duration::from_secs(1);
         ratelimit.rules = BTreeMap::from([
@@ -106,8 +111,7 @@ impl Default for Config {
                 Rule::new(400, second, 800),
             ),
         ]);
-        // A consumer handles as many partitions at once as im-upstream has.
-        let mut mq = gochat_mq::Config::default();
+        let mut mq = gochat_mq::Config::for_env(env);
         mq.consumer.concurrency = im_logic::TOPIC_PARTITIONS as usize;
         Self {
             http_addr: "127.0.0.1:8080".to_owned(),
@@ -115,15 +119,15 @@ impl Default for Config {
             advertise_host: None,
             data_dir: PathBuf::from("./gochat-data"),
             gateway_id: String::new(),
-            log: gochat_clog::Config::default(),
-            metrics: gochat_metrics::Config::default(),
-            db: gochat_db::Config::default(),
-            cache: gochat_cache::Config::default(),
+            log: gochat_clog::Config::for_env(env),
+            metrics: gochat_metrics::Config::for_env(env),
+            db: gochat_db::Config::for_env(env),
+            cache: gochat_cache::Config::for_env(env),
             mq,
-            coord: gochat_coord::Config::default(),
-            uid: gochat_uid::Config::default(),
-            once: gochat_once::Config::default(),
-            breaker: gochat_breaker::Config::default(),
+            coord: gochat_coord::Config::for_env(env),
+            uid: gochat_uid::Config::for_env(env),
+            once: gochat_once::Config::for_env(env),
+            breaker: gochat_breaker::Config::for_env(env),
             ratelimit,
             repo: im_repo::Config::default(),
             logic: im_logic::Config::default(),
@@ -132,146 +136,63 @@ impl Default for Config {
             push: PushConfig::default(),
         }
     }
-}
 
-/// A configuration that could not be read, naming the layer and the reason.
-#[derive(Debug, thiserror::Error)]
-#[error("config ({layer}): {reason}")]
-pub struct ConfigError {
-    /// `defaults`, the file's path, an environment variable, or `merged`.
-    pub layer: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-fn error(layer: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
-    ConfigError {
-        layer: layer.into(),
-        reason: reason.to_string(),
+    /// The standalone `gochat`'s defaults: [`Config::for_env`] with the in-process backends
+    /// (cache, mq, coord, local rate limits, a static worker id) and SQLite under `data_dir`,
+    /// whatever the environment; the environment still tunes logs, pools and timeouts.
+    pub fn standalone(env: Env) -> Self {
+        let mut config = Self::for_env(env);
+        let dev = Self::for_env(Env::Development);
+        config.cache.backend = dev.cache.backend;
+        config.mq.backend = dev.mq.backend;
+        config.coord.backend = dev.coord.backend;
+        config.ratelimit.backend = dev.ratelimit.backend;
+        config.uid.worker = dev.uid.worker;
+        config.db.primary = dev.db.primary;
+        config.db.auto_migrate = true;
+        config
     }
-}
 
-/// Whether two tables are different variants of an enum (`{memory = …}` and
-/// `{redis = …}`): one key each, not the same. Such a table is replaced, not merged.
-fn other_variant(below: &Table, above: &Table) -> bool {
-    below.len() == 1 && above.len() == 1 && below.keys().ne(above.keys())
-}
-
-/// Merges `over` into `base`: tables field by field, anything else (and a table naming
-/// another enum variant) replaced.
-fn merge(base: &mut Table, over: Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(Value::Table(below)), Value::Table(above)) if !other_variant(below, &above) => {
-                merge(below, above);
-            }
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
-}
-
-/// An environment value: TOML when it parses as a value, a string otherwise.
-fn env_value(raw: &str) -> Value {
-    format!("v = {raw}")
-        .parse::<Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| Value::String(raw.to_owned()))
-}
-
-/// The table of `GOCHAT_…` variables.
-fn env_table(vars: impl IntoIterator<Item = (String, String)>) -> Result<Table, ConfigError> {
-    let mut table = Table::new();
-    for (name, raw) in vars {
-        let Some(path) = name.strip_prefix("GOCHAT_") else {
-            continue;
-        };
-        if path == "ENV" || path.starts_with("TEST_") {
-            continue;
-        }
-        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(error(name, "an empty section name"));
-        }
-        let mut at = &mut table;
-        let (last, sections) = keys.split_last().ok_or_else(|| error(&name, "no field"))?;
-        for section in sections {
-            let next = at
-                .entry(section.clone())
-                .or_insert_with(|| Value::Table(Table::new()));
-            at = match next {
-                Value::Table(t) => t,
-                _ => return Err(error(&name, format!("{section} is a field, not a section"))),
-            };
-        }
-        at.insert(last.clone(), env_value(&raw));
-    }
-    Ok(table)
-}
-
-impl Config {
-    /// The defaults, overlaid with `file` (TOML) and the `GOCHAT_…` variables of `vars`.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the layer: an unreadable or malformed file, an unknown
-    /// field, a value of the wrong type.
-    pub fn load(
-        file: Option<&Path>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut merged = Table::try_from(Self::default()).map_err(|e| error("defaults", e))?;
-        if let Some(path) = file {
-            let layer = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| error(&layer, e))?;
-            let table: Table = text.parse().map_err(|e| error(&layer, e))?;
-            merge(&mut merged, table);
-        }
-        merge(&mut merged, env_table(vars)?);
-        Value::Table(merged)
-            .try_into()
-            .map_err(|e| error("merged file, environment and defaults", e))
-    }
-}
-
-impl Config {
     /// Checks every section's fields (im-logic's only when its JWT key is set: standalone
     /// makes one, and only im-logic needs it).
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the section and the field.
+    /// A [`ConfigError`] naming the field (`gateway.send_queue`) and why.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn section(name: &'static str) -> impl Fn(gochat_core::ConfigError) -> ConfigError {
-            move |e| error(format!("section {name}"), e)
-        }
-        self.log.validate().map_err(section("log"))?;
-        self.metrics.validate().map_err(section("metrics"))?;
-        self.db.validate().map_err(section("db"))?;
-        self.cache.validate().map_err(section("cache"))?;
-        self.mq.validate().map_err(section("mq"))?;
-        self.coord.validate().map_err(section("coord"))?;
-        self.uid.validate().map_err(section("uid"))?;
-        self.once.validate().map_err(section("once"))?;
-        self.breaker.validate().map_err(section("breaker"))?;
-        self.ratelimit.validate().map_err(section("ratelimit"))?;
-        self.gateway.validate().map_err(section("gateway"))?;
+        self.log.validate().map_err(|e| e.within("log"))?;
+        self.metrics.validate().map_err(|e| e.within("metrics"))?;
+        self.db.validate().map_err(|e| e.within("db"))?;
+        self.cache.validate().map_err(|e| e.within("cache"))?;
+        self.mq.validate().map_err(|e| e.within("mq"))?;
+        self.coord.validate().map_err(|e| e.within("coord"))?;
+        self.uid.validate().map_err(|e| e.within("uid"))?;
+        self.once.validate().map_err(|e| e.within("once"))?;
+        self.breaker.validate().map_err(|e| e.within("breaker"))?;
+        self.ratelimit
+            .validate()
+            .map_err(|e| e.within("ratelimit"))?;
+        self.gateway.validate().map_err(|e| e.within("gateway"))?;
         if !self.logic.jwt_secret.expose().is_empty() {
-            self.logic.validate().map_err(section("logic"))?;
+            self.logic.validate().map_err(|e| e.within("logic"))?;
         }
         Ok(())
     }
 }
 
+gochat_core::impl_settings!(Config);
+
 #[cfg(test)]
 mod tests {
+    use gochat_core::Loader;
+
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn loader(pairs: &[(&str, &str)]) -> Loader {
+        Loader::new(Env::Development).vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
     }
 
     #[test]
@@ -283,24 +204,28 @@ mod tests {
             "http_addr = \"0.0.0.0:9000\"\n[gateway]\nmax_body_bytes = 1000\nheartbeat = \"10s\"\n[ratelimit.rules.login]\nrate = 1\nperiod = \"1s\"\nburst = 1\n",
         )
         .unwrap();
-        let config = Config::load(
-            Some(&file),
-            vars(&[
-                ("GOCHAT_GATEWAY__MAX_BODY_BYTES", "2000"),
-                (
-                    "GOCHAT_LOGIC__JWT_SECRET",
-                    "a secret from the environment!!!!",
-                ),
-                ("GOCHAT_TEST_REQUIRE", "all"),
-                ("GOCHAT_ENV", "development"),
-                ("PATH", "/bin"),
-            ]),
+        let config: Config = loader(&[
+            ("GOCHAT_GATEWAY__MAX_BODY_BYTES", "2000"),
+            (
+                "GOCHAT_LOGIC__JWT_SECRET",
+                "a secret from the environment!!!!",
+            ),
+            ("GOCHAT_TEST_REQUIRE", "all"),
+            ("GOCHAT_ENV", "development"),
+            ("PATH", "/bin"),
+        ])
+        .file(&file)
+        .layer(
+            "command line",
+            BTreeMap::from([("data_dir", "/srv/gochat")]),
         )
+        .load()
         .unwrap();
         assert_eq!(config.http_addr, "0.0.0.0:9000");
         assert_eq!(config.gateway.max_body_bytes, 2000);
         assert_eq!(config.gateway.heartbeat, Duration::from_secs(10));
         assert_eq!(config.gateway.max_frame_bytes, 64 * 1024);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/gochat"));
         assert_eq!(
             config.logic.jwt_secret.expose(),
             "a secret from the environment!!!!"
@@ -320,11 +245,11 @@ mod tests {
             "[cache.backend.redis]\nurl = \"redis://127.0.0.1:6379\"\n[uid.worker.leased]\nservice = \"gochat\"\n",
         )
         .unwrap();
-        let config = Config::load(
-            Some(&file),
-            vars(&[("GOCHAT_MQ__BACKEND__KAFKA__BROKERS", "[\"127.0.0.1:9092\"]")]),
-        )
-        .unwrap();
+        let config: Config =
+            loader(&[("GOCHAT_MQ__BACKEND__KAFKA__BROKERS", "[\"127.0.0.1:9092\"]")])
+                .file(&file)
+                .load()
+                .unwrap();
         assert!(
             matches!(config.cache.backend, gochat_cache::Backend::Redis(ref r) if r.url == "redis://127.0.0.1:6379")
         );
@@ -340,31 +265,70 @@ mod tests {
     }
 
     #[test]
+    fn production_defaults_are_the_engines_but_not_for_standalone() {
+        let distributed = Config::for_env(Env::Production);
+        assert!(matches!(
+            distributed.cache.backend,
+            gochat_cache::Backend::Redis(_)
+        ));
+        assert!(matches!(
+            distributed.mq.backend,
+            gochat_mq::Backend::Kafka(_)
+        ));
+        let standalone = Config::standalone(Env::Production);
+        assert!(matches!(
+            standalone.cache.backend,
+            gochat_cache::Backend::Memory(_)
+        ));
+        assert!(matches!(
+            standalone.mq.backend,
+            gochat_mq::Backend::Memory(_)
+        ));
+        assert_eq!(standalone.db.primary, Config::default().db.primary);
+        assert_eq!(
+            standalone.log, distributed.log,
+            "the environment still tunes logs"
+        );
+        assert!(standalone.validate().is_ok());
+    }
+
+    #[test]
     fn every_section_is_validated() {
         assert!(Config::default().validate().is_ok());
         let mut config = Config::default();
         config.gateway.send_queue = 0;
         let bad = config.validate().unwrap_err();
-        assert_eq!(bad.layer, "section gateway");
-        assert!(bad.reason.contains("send_queue"), "{bad}");
+        assert_eq!(bad.field, "gateway.send_queue", "{bad}");
         let mut config = Config::default();
         config.logic.jwt_secret = "short".into();
-        assert_eq!(config.validate().unwrap_err().layer, "section logic");
+        assert!(config.validate().unwrap_err().field.starts_with("logic."));
     }
 
     #[test]
     fn mistakes_are_named_with_their_layer() {
-        let typo = Config::load(None, vars(&[("GOCHAT_GATEWAY__MAX_BODY", "1")])).unwrap_err();
-        assert!(typo.reason.contains("max_body"), "{typo}");
-        let wrong =
-            Config::load(None, vars(&[("GOCHAT_GATEWAY__SEND_QUEUE", "many")])).unwrap_err();
-        assert!(wrong.reason.contains("send_queue"), "{wrong}");
+        let typo = loader(&[("GOCHAT_GATEWAY__MAX_BODY", "1")])
+            .load::<Config>()
+            .unwrap_err();
+        assert_eq!(typo.field, "gateway.max_body", "{typo}");
+        assert!(typo.reason.contains("GOCHAT_GATEWAY__MAX_BODY"), "{typo}");
+        let wrong = loader(&[("GOCHAT_GATEWAY__SEND_QUEUE", "many")])
+            .load::<Config>()
+            .unwrap_err();
+        assert_eq!(wrong.field, "gateway.send_queue", "{wrong}");
+        let zero = loader(&[("GOCHAT_GATEWAY__SEND_QUEUE", "0")])
+            .load::<Config>()
+            .unwrap_err();
+        assert_eq!(zero.field, "gateway.send_queue", "{zero}");
+        assert!(zero.reason.contains("GOCHAT_GATEWAY__SEND_QUEUE"), "{zero}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "http_addr = [").unwrap();
-        let bad = Config::load(Some(&file), vars(&[])).unwrap_err();
-        assert_eq!(bad.layer, file.display().to_string());
-        let missing = Config::load(Some(&dir.path().join("none.toml")), vars(&[])).unwrap_err();
-        assert!(missing.layer.ends_with("none.toml"));
+        let bad = loader(&[]).file(&file).load::<Config>().unwrap_err();
+        assert_eq!(bad.field, file.display().to_string());
+        let missing = loader(&[])
+            .file(dir.path().join("none.toml"))
+            .load::<Config>()
+            .unwrap_err();
+        assert!(missing.field.ends_with("none.toml"));
     }
 }

@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 
 use gochat_db::sea_orm::{ConnectionTrait, Database};
-use gochat_testkit::{Engine, Fixture, endpoint};
+use gochat_testkit::{Engine, Fixture, endpoint, env_list};
 use support::{
     Client, PATIENCE, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
@@ -74,16 +74,12 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
         .unwrap();
     let (server, _) = pg.rsplit_once('/').unwrap();
     let prefix = fx.prefix().to_owned();
-    let list = |endpoints: &str| {
-        let quoted: Vec<String> = endpoints.split(',').map(|e| format!("{e:?}")).collect();
-        format!("[{}]", quoted.join(","))
-    };
     let env: Vec<(String, String)> = [
         ("GOCHAT_DB__PRIMARY", format!("{server}/{name}")),
         ("GOCHAT_CACHE__BACKEND__REDIS__URL", redis),
         ("GOCHAT_CACHE__KEY_PREFIX", format!("{prefix}:")),
-        ("GOCHAT_MQ__BACKEND__KAFKA__BROKERS", list(&kafka)),
-        ("GOCHAT_COORD__BACKEND__ETCD__ENDPOINTS", list(&etcd)),
+        ("GOCHAT_MQ__BACKEND__KAFKA__BROKERS", env_list(&kafka)),
+        ("GOCHAT_COORD__BACKEND__ETCD__ENDPOINTS", env_list(&etcd)),
         (
             "GOCHAT_COORD__ROOT",
             prefix.trim_end_matches('_').to_owned(),

@@ -3,6 +3,7 @@
 fn main() -> std::process::ExitCode {
     gochat::main(
         "im-logic",
+        gochat::Config::for_env,
         Box::new(|config, signal| {
             Box::pin(gochat::distributed::logic(config, signal, |addr| {
                 println!("im-logic: listening on {addr}");
