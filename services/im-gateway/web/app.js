@@ -89,10 +89,28 @@ async function loadConversations() {
   state.conversations.set("world", { id: "world", type: "world", name: "World", unread: 0 });
   for (const c of conversations) state.conversations.set(c.id, c);
   renderConversations();
+  await Promise.all(conversations.filter((c) => c.type === "single" && !c.name).map(namePeer));
+  renderConversations();
+}
+
+// A single chat has no name of its own: it is shown under the peer's username, found from
+// the latest message the peer wrote in it.
+async function namePeer(c) {
+  try {
+    let from = c.last_message && c.last_message.from_user_id;
+    if (!from || from === state.me.id) {
+      const page = await api("GET", `/messages/history?conversation_id=${c.id}&limit=100`);
+      const theirs = page.messages.find((m) => m.from_user_id !== state.me.id);
+      from = theirs && theirs.from_user_id;
+    }
+    if (!from) return;
+    if (!state.names.has(from)) state.names.set(from, (await api("GET", `/users/${from}`)).username);
+    c.peer = state.names.get(from);
+  } catch { /* shown as "chat" */ }
 }
 
 function label(c) {
-  return c.name || (c.type === "single" ? "chat" : c.id);
+  return c.name || c.peer || (c.type === "single" ? "chat" : c.id);
 }
 
 function renderConversations() {
@@ -130,7 +148,7 @@ $("new-chat").addEventListener("submit", (event) => {
     const peer = await userByName($("peer").value.trim());
     const { conversation } = await api("POST", "/conversations/create", { peer_user_id: peer.id });
     $("peer").value = "";
-    state.conversations.set(conversation.id, { ...conversation, name: conversation.name || peer.username });
+    state.conversations.set(conversation.id, { ...conversation, peer: peer.username });
     renderConversations();
     await open(conversation.id);
   });
@@ -163,6 +181,8 @@ $("leave-group").addEventListener("click", () => sideAction(async () => {
   const c = state.conversations.get(state.current);
   await api("POST", `/groups/${c.group_id}/leave`);
   state.current = null;
+  $("title").textContent = "Pick a conversation";
+  $("group-panel").hidden = true;
   $("messages").replaceChildren();
   $("composer").hidden = true;
   await loadConversations();
