@@ -30,7 +30,16 @@ pub(crate) async fn serve(
     gochat_clog::info!(metrics.log(), address = %bound, "serving /metrics");
     let stop = ctx.clone();
     ctx.spawn(async move {
-        while let Some(Ok((stream, _))) = stop.run_until_cancelled(listener.accept()).await {
+        while let Some(accepted) = stop.run_until_cancelled(listener.accept()).await {
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors, say: keep serving once the moment has passed.
+                Err(e) => {
+                    gochat_clog::warn!(metrics.log(), error = %e, "accepting a scrape failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 // A client that goes away mid-answer is not worth a log line.

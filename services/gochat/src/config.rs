@@ -175,6 +175,15 @@ impl Config {
         if !self.logic.jwt_secret.expose().is_empty() {
             self.logic.validate().map_err(|e| e.within("logic"))?;
         }
+        if self.gateway.topic_prefix != self.logic.topic_prefix {
+            return Err(ConfigError::new(
+                "gateway.topic_prefix",
+                format!(
+                    "must equal logic.topic_prefix ({:?}): the gateway reads the topics im-logic writes",
+                    self.logic.topic_prefix
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -299,6 +308,10 @@ mod tests {
         config.gateway.send_queue = 0;
         let bad = config.validate().unwrap_err();
         assert_eq!(bad.field, "gateway.send_queue", "{bad}");
+        let mut config = Config::default();
+        config.gateway.topic_prefix = "a_".into();
+        let bad = config.validate().unwrap_err();
+        assert_eq!(bad.field, "gateway.topic_prefix", "{bad}");
         let mut config = Config::default();
         config.logic.jwt_secret = "short".into();
         assert!(config.validate().unwrap_err().field.starts_with("logic."));

@@ -106,6 +106,10 @@ pub fn main(name: &str, defaults: fn(Env) -> Config, service: Service) -> ExitCo
             return ExitCode::from(2);
         }
     };
+    if name == "im-logic" && config.logic.jwt_secret.expose().is_empty() {
+        eprintln!("{name}: invalid config `logic.jwt_secret`: im-logic signs tokens with it; set it (GOCHAT_LOGIC__JWT_SECRET)");
+        return ExitCode::from(2);
+    }
     if args.check_config {
         println!("{name}: the configuration is valid");
         return ExitCode::SUCCESS;
