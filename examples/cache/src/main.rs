@@ -2,7 +2,8 @@
 //! concurrent misses cost one load.
 //!
 //! Run with `cargo run -p example-cache` (in-process), or against Redis with
-//! `GOCHAT_REDIS=redis://127.0.0.1:6379 cargo run -p example-cache`.
+//! `GOCHAT_CACHE__BACKEND__REDIS__URL=redis://127.0.0.1:6379 cargo run -p example-cache`
+//! (the kit's loader: defaults for `GOCHAT_ENV`, then `GOCHAT_CACHE__…` variables).
 
 use std::{
     sync::{
@@ -12,15 +13,14 @@ use std::{
     time::Duration,
 };
 
-use gochat_cache::{Backend, Config, RedisConfig};
-use gochat_core::{Context, Env};
+use gochat_cache::Config;
+use gochat_core::{Context, Loader};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = Config::for_env(Env::Development);
-    if let Ok(url) = std::env::var("GOCHAT_REDIS") {
-        config.backend = Backend::Redis(Box::new(RedisConfig::with_url(Env::Development, url)));
-    }
+    let config: Config = Loader::from_process()?
+        .env_prefix("GOCHAT_CACHE__")
+        .load()?;
     let cache = gochat_cache::new(&Context::new(), config, Default::default()).await?;
     println!("cache on {}", cache.backend_name());
 

@@ -4,14 +4,12 @@
 //! `GOCHAT_ENV=production cargo run -p example-clog` (JSON lines).
 
 use gochat_clog::{Config, Options};
-use gochat_core::Env;
+use gochat_core::Loader;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let env = Env::from_env()?;
-    let log = gochat_clog::init(
-        Config::for_env(env),
-        Options::default().namespace("example"),
-    )?;
+    // The kit's loader: defaults for `GOCHAT_ENV`, then `GOCHAT_LOG__…` (`GOCHAT_LOG__LEVEL=warn`).
+    let config: Config = Loader::from_process()?.env_prefix("GOCHAT_LOG__").load()?;
+    let log = gochat_clog::init(config, Options::default().namespace("example"))?;
 
     let cache = log.namespace("cache");
     let lock = cache.namespace("lock");

@@ -1,12 +1,13 @@
 //! gochat-coord: register, discover, hot-reload a setting, take a lock, lease an id.
 //!
 //! Run with `cargo run -p example-coord` (in-process backend), or against etcd with
-//! `GOCHAT_ETCD=http://127.0.0.1:2379 cargo run -p example-coord`.
+//! `GOCHAT_COORD__BACKEND__ETCD__ENDPOINTS='["http://127.0.0.1:2379"]' cargo run -p example-coord`
+//! (the kit's loader: defaults for `GOCHAT_ENV`, then `GOCHAT_COORD__…` variables).
 
 use std::time::Duration;
 
-use gochat_coord::{Backend, Config, EtcdConfig, Instance, Options, RegistryEvent};
-use gochat_core::{Context, Env};
+use gochat_coord::{Config, Instance, Options, RegistryEvent};
+use gochat_core::{Context, Env, Loader};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,13 +22,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Default::default(),
     )?;
     let ctx = Context::new();
-    let mut config = Config::for_env(Env::Development);
-    if let Ok(endpoints) = std::env::var("GOCHAT_ETCD") {
-        config.backend = Backend::Etcd(Box::new(EtcdConfig::with_endpoints(
-            Env::Development,
-            &endpoints,
-        )));
-    }
+    let config: Config = Loader::from_process()?
+        .env_prefix("GOCHAT_COORD__")
+        .load()?;
     let coord = gochat_coord::new(&ctx, config, Options::default().logger(log.clone())).await?;
     log.info(format!("coord on {}", coord.backend_name()));
 

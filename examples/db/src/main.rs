@@ -2,9 +2,9 @@
 //! read back from the shard.
 //!
 //! Run with `cargo run -p example-db` (SQLite in memory), or on a server with
-//! `GOCHAT_DB_URL=postgres://gochat:gochat@127.0.0.1:5432/gochat_test cargo run -p example-db`.
+//! `GOCHAT_DB__PRIMARY=postgres://gochat:gochat@127.0.0.1:5432/gochat_test cargo run -p example-db`.
 
-use gochat_core::{Context, Env};
+use gochat_core::{Context, Loader};
 use gochat_db::{
     Config, Options, ShardSchema,
     sea_orm::{
@@ -37,8 +37,10 @@ mod message {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("GOCHAT_DB_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
-    let mut config = Config::with_primary(Env::Development, url);
+    // SQLite in memory unless `GOCHAT_DB__PRIMARY` says otherwise (the kit's loader).
+    let loader = Loader::from_process()?.env_prefix("GOCHAT_DB__");
+    let mut config: Config =
+        loader.load_from(&Config::with_primary(loader.env(), "sqlite::memory:"))?;
     config.sharding.tables.insert("messages".to_owned(), 4);
     let schema = ShardSchema::new("messages", |name| {
         Table::create()

@@ -1,17 +1,13 @@
-//! Shared by the mq examples: the provider config, in-process unless `GOCHAT_MQ_BROKERS`
-//! names Kafka brokers.
+//! Shared by the mq examples: the provider config, from the kit's loader.
 
-use gochat_core::Env;
-use gochat_mq::{Backend, Config, KafkaConfig};
+use gochat_core::{ConfigError, Loader};
+use gochat_mq::Config;
 
-/// In-process, or Kafka at `GOCHAT_MQ_BROKERS` (`host:port[,host:port]`).
-pub fn config() -> Config {
-    let mut config = Config::for_env(Env::Development);
-    if let Ok(brokers) = std::env::var("GOCHAT_MQ_BROKERS") {
-        config.backend = Backend::Kafka(Box::new(KafkaConfig::with_brokers(
-            Env::Development,
-            &brokers,
-        )));
-    }
-    config
+/// The defaults for `GOCHAT_ENV` (in-process in development), then `GOCHAT_MQ__…` variables:
+/// `GOCHAT_MQ__BACKEND__KAFKA__BROKERS='["127.0.0.1:9092"]'` runs the examples on Kafka.
+///
+/// # Errors
+/// A variable that names no field or holds a wrong value, named.
+pub fn config() -> Result<Config, ConfigError> {
+    Loader::from_process()?.env_prefix("GOCHAT_MQ__").load()
 }

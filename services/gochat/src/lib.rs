@@ -107,7 +107,9 @@ pub fn main(name: &str, defaults: fn(Env) -> Config, service: Service) -> ExitCo
         }
     };
     if name == "im-logic" && config.logic.jwt_secret.expose().is_empty() {
-        eprintln!("{name}: invalid config `logic.jwt_secret`: im-logic signs tokens with it; set it (GOCHAT_LOGIC__JWT_SECRET)");
+        eprintln!(
+            "{name}: invalid config `logic.jwt_secret`: im-logic signs tokens with it; set it (GOCHAT_LOGIC__JWT_SECRET)"
+        );
         return ExitCode::from(2);
     }
     if args.check_config {

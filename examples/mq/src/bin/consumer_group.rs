@@ -30,7 +30,7 @@ fn member(name: &'static str) -> impl Fn(Received) -> std::future::Ready<Result<
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new();
-    let mut config = example_mq::config();
+    let mut config = example_mq::config()?;
     config.consumer.retry_backoff = Duration::from_millis(50);
     let mq = gochat_mq::new(&ctx, config, Options::default()).await?;
     let topic = format!("example-jobs-{}", std::process::id());

@@ -9,7 +9,7 @@ use gochat_mq::{Message, Options};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new();
-    let mq = gochat_mq::new(&ctx, example_mq::config(), Options::default()).await?;
+    let mq = gochat_mq::new(&ctx, example_mq::config()?, Options::default()).await?;
     let topic = format!("example-orders-{}", std::process::id());
     mq.admin().ensure_topic(&topic, 3).await?;
     let producer = mq.producer();
