@@ -182,7 +182,7 @@ impl Loader {
         let layers = self.layers(defaults)?;
         let mut merged = Dict::new();
         for (_, dict) in &layers {
-            merge(&mut merged, dict.clone());
+            merge(&mut merged, dict.clone(), Variants::Switch);
         }
         let value: T = Figment::from(Serialized::defaults(merged))
             .extract()
@@ -247,8 +247,9 @@ impl Loader {
                 .collect::<Vec<_>>()
                 .join(".");
             let value = raw.parse::<Value>().unwrap_or_else(|never| match never {});
+            // Variables of one layer add up: never a variant switch between them.
             if let Some(layer) = nest(&key, value).into_dict() {
-                merge(&mut dict, layer);
+                merge(&mut dict, layer, Variants::Merge);
             }
         }
         Ok(dict)
@@ -354,15 +355,26 @@ fn lookup<'a>(dict: &'a Dict, path: &[&str]) -> Option<&'a Value> {
     }
 }
 
-/// Merges `over` into `base`: tables field by field, anything else replaced, and a table of
-/// one key over a table of one other key (another enum variant) replaced whole.
-fn merge(base: &mut Dict, over: Dict) {
+/// Whether a table of one key over a table of one other key is an enum variant switch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variants {
+    /// Between layers: the upper table replaces the lower one whole.
+    Switch,
+    /// Within one layer (its variables): the tables merge.
+    Merge,
+}
+
+/// Merges `over` into `base`: tables field by field, anything else replaced, and with
+/// [`Variants::Switch`] a table of one key over a table of one other key (another enum
+/// variant) replaced whole.
+fn merge(base: &mut Dict, over: Dict, variants: Variants) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
             (Some(Value::Dict(_, below)), Value::Dict(_, above))
-                if !(below.len() == 1 && above.len() == 1 && below.keys().ne(above.keys())) =>
+                if variants == Variants::Merge
+                    || !(below.len() == 1 && above.len() == 1 && below.keys().ne(above.keys())) =>
             {
-                merge(below, above);
+                merge(below, above, variants);
             }
             (_, value) => {
                 base.insert(key, value);

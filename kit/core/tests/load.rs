@@ -127,6 +127,17 @@ fn each_layer_overrides_the_one_below_and_keeps_what_it_does_not_name() {
         Pool { min: 2, max: 16 },
         "tables merge field by field"
     );
+    let two: App = loader(
+        Env::Development,
+        &[("GOCHAT_POOL__MIN", "2"), ("GOCHAT_POOL__MAX", "3")],
+    )
+    .load()
+    .expect("loads");
+    assert_eq!(
+        two.pool,
+        Pool { min: 2, max: 3 },
+        "variables of one section add up"
+    );
     assert_eq!(
         app.tags,
         ["default"],

@@ -215,6 +215,7 @@ mod tests {
         .unwrap();
         let config: Config = loader(&[
             ("GOCHAT_GATEWAY__MAX_BODY_BYTES", "2000"),
+            ("GOCHAT_GATEWAY__SEND_QUEUE", "64"),
             (
                 "GOCHAT_LOGIC__JWT_SECRET",
                 "a secret from the environment!!!!",
@@ -232,6 +233,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.http_addr, "0.0.0.0:9000");
         assert_eq!(config.gateway.max_body_bytes, 2000);
+        assert_eq!(config.gateway.send_queue, 64);
         assert_eq!(config.gateway.heartbeat, Duration::from_secs(10));
         assert_eq!(config.gateway.max_frame_bytes, 64 * 1024);
         assert_eq!(config.data_dir, PathBuf::from("/srv/gochat"));
