@@ -35,7 +35,7 @@ pub struct Config {
 
 /// When a breaker rejects calls.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Policy {
     /// `failures` consecutive failures open the breaker; after `open_timeout` it lets

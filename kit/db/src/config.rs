@@ -229,10 +229,14 @@ impl Config {
 }
 
 fn check_dsn(field: &str, dsn: &str) -> Result<(), ConfigError> {
-    const SCHEMES: [&str; 4] = ["mysql:", "mariadb:", "postgres:", "sqlite:"];
-    let known = SCHEMES.iter().any(|s| dsn.starts_with(s)) || dsn.starts_with("postgresql:");
-    if known {
+    const SCHEMES: [&str; 4] = ["mysql:", "postgres:", "postgresql:", "sqlite:"];
+    if SCHEMES.iter().any(|s| dsn.starts_with(s)) {
         Ok(())
+    } else if dsn.starts_with("mariadb:") {
+        Err(ConfigError::new(
+            field,
+            "write a MariaDB DSN as mysql://… (the driver has no mariadb:// scheme)",
+        ))
     } else {
         Err(ConfigError::new(
             field,
@@ -273,5 +277,9 @@ mod tests {
         let mut config = Config::for_env(Env::Production);
         config.sharding.tables.insert("messages; drop".into(), 4);
         assert_eq!(config.validate().unwrap_err().field, "sharding.tables");
+        let mut config = Config::for_env(Env::Production);
+        config.primary = "mariadb://app@db/chat".into();
+        let err = config.validate().unwrap_err();
+        assert!(err.reason.contains("mysql://"), "{err}");
     }
 }

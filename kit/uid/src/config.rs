@@ -11,6 +11,8 @@
 //! assert_eq!(config.worker, Worker::Leased { service: "im-logic".into() });
 //! assert_eq!(config.max_clock_backward, Duration::from_millis(50));
 //! assert_eq!(Config::for_env(Env::Development).worker, Worker::Static(0));
+//! // A misspelt field inside a variant is an error, not silently dropped.
+//! assert!(serde_json::from_str::<Config>(r#"{"worker": {"leased": {"servise": "x"}}}"#).is_err());
 //! ```
 
 use std::time::Duration;
@@ -38,7 +40,7 @@ pub struct Config {
 
 /// Where the worker id comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Worker {
     /// A fixed id below 1024: the operator guarantees it is unique.
