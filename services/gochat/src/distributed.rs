@@ -144,7 +144,9 @@ pub async fn logic(
     let mq = base.mq(config.mq.clone()).await?;
     let ids = base.uid(config.uid.clone(), &coord).await?;
     let once = base.once(config.once.clone(), &cache).await?;
-    let limiter = base.limiter(config.ratelimit.clone(), &cache).await?;
+    let limiter = base
+        .limiter(config.ratelimit.clone(), &cache, &coord)
+        .await?;
     let breakers = base.breakers(config.breaker.clone(), &coord).await?;
     let channel = coord
         .registry()
@@ -245,7 +247,9 @@ pub async fn gateway(
     let coord = base.coord(config.coord.clone()).await?;
     let cache = base.cache(config.cache.clone()).await?;
     let mq = base.mq(config.mq.clone()).await?;
-    let limiter = base.limiter(config.ratelimit.clone(), &cache).await?;
+    let limiter = base
+        .limiter(config.ratelimit.clone(), &cache, &coord)
+        .await?;
     let channel = coord
         .registry()
         .balanced_channel(LOGIC_SERVICE)

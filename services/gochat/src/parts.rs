@@ -33,6 +33,7 @@ pub(crate) struct Base {
     pub(crate) log: Logger,
     pub(crate) metrics: Metrics,
     metrics_listen: bool,
+    service: String,
 }
 
 impl Base {
@@ -57,6 +58,7 @@ impl Base {
             log,
             metrics,
             metrics_listen,
+            service: service.to_owned(),
         })
     }
 
@@ -95,9 +97,16 @@ impl Base {
         let options = gochat_coord::Options::default()
             .logger(self.log.clone())
             .metrics(self.metrics.meter("coord"));
-        gochat_coord::new(&self.ctx, config, options)
+        let coord = gochat_coord::new(&self.ctx, config, options)
             .await
-            .map_err(|e| failed("coord")(&e))
+            .map_err(|e| failed("coord")(&e))?;
+        // `{service}/log/level` in coord sets every instance's log level, without a restart.
+        coord
+            .config()
+            .scope(&self.service, "log")
+            .and_then(|scope| scope.follow_log_level(&self.ctx, &self.log))
+            .map_err(|e| failed("coord log level")(&e))?;
+        Ok(coord)
     }
 
     pub(crate) async fn uid(
@@ -128,9 +137,12 @@ impl Base {
         &self,
         config: gochat_ratelimit::Config,
         cache: &Cache,
+        coord: &Coord,
     ) -> Result<RateLimiter, StartError> {
+        // With `ratelimit.coord_service` set, rules kept in coord are hot-reloaded.
         let options = gochat_ratelimit::Options::default()
             .cache(cache.clone())
+            .coord(coord.clone())
             .logger(self.log.clone())
             .metrics(self.metrics.meter("ratelimit"));
         gochat_ratelimit::new(&self.ctx, config, options)

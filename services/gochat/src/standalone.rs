@@ -83,7 +83,9 @@ pub async fn run(
     let coord = base.coord(config.coord.clone()).await?;
     let ids = base.uid(config.uid.clone(), &coord).await?;
     let once = base.once(config.once.clone(), &cache).await?;
-    let limiter = base.limiter(config.ratelimit.clone(), &cache).await?;
+    let limiter = base
+        .limiter(config.ratelimit.clone(), &cache, &coord)
+        .await?;
     let repo = im_repo::Repo::new(db.clone(), cache.clone(), ids.clone(), config.repo.clone())
         .await
         .map_err(|e| Base::fail("im-repo", &e))?;
