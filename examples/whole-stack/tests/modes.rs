@@ -10,7 +10,7 @@ use std::{
 };
 
 use gochat_kit::prelude::*;
-use gochat_testkit::{Engine, endpoint, env_list};
+use gochat_testkit::{Engine, endpoints, env_list};
 use serde_json::{Value, json};
 
 struct Service {
@@ -157,12 +157,9 @@ async fn standalone_needs_nothing_installed() {
 
 #[tokio::test]
 async fn distributed_with_one_config_file() {
-    let (Some(pg), Some(redis), Some(kafka), Some(etcd)) = (
-        endpoint(Engine::Postgres).await,
-        endpoint(Engine::Redis).await,
-        endpoint(Engine::Kafka).await,
-        endpoint(Engine::Etcd).await,
-    ) else {
+    let Some([pg, redis, kafka, etcd]) =
+        endpoints([Engine::Postgres, Engine::Redis, Engine::Kafka, Engine::Etcd]).await
+    else {
         return;
     };
     // The shipped file names the engines' default loopback ports; these say the same unless

@@ -47,8 +47,8 @@
 //! assert_eq!((app.workers, app.greeting.as_str()), (8, "hi"));
 //!
 //! let zero = [("GOCHAT_WORKERS".to_owned(), "0".to_owned())];
-//! let err = Loader::new(Env::Production).vars(zero).load::<App>().unwrap_err();
-//! assert_eq!(err.field, "workers");
+//! let refused = Loader::new(Env::Production).vars(zero).load::<App>();
+//! assert_eq!(refused.err().map(|e| e.field).as_deref(), Some("workers"));
 //! # Ok(()) }
 //! ```
 

@@ -167,6 +167,23 @@ pub async fn endpoint(engine: Engine) -> Option<String> {
     None
 }
 
+/// [`endpoint`] of each engine, in order; `None` when one is missing and not required (each
+/// missing one says why).
+///
+/// # Panics
+/// As [`endpoint`]: a required engine that is missing fails the test.
+pub async fn endpoints<const N: usize>(engines: [Engine; N]) -> Option<[String; N]> {
+    let mut found = Vec::with_capacity(N);
+    for engine in engines {
+        found.push(endpoint(engine).await);
+    }
+    found
+        .into_iter()
+        .collect::<Option<Vec<_>>>()?
+        .try_into()
+        .ok()
+}
+
 /// Checks that the first endpoint of an engine address accepts TCP connections.
 ///
 /// # Errors

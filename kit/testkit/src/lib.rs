@@ -53,7 +53,7 @@ mod fixture;
 mod proxy;
 mod suite;
 
-pub use engine::{Engine, Requirement, endpoint, env_list, probe};
+pub use engine::{Engine, Requirement, endpoint, endpoints, env_list, probe};
 pub use fixture::{Fixture, run_id};
 pub use proxy::TcpProxy;
 pub use suite::{block_on, run_case};

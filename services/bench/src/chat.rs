@@ -11,7 +11,7 @@ use tokio::time::{MissedTickBehavior, interval, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    client::{Setup, Ws, json, micros_since},
+    client::{Setup, Ws, json, micros_since, receive},
     report,
 };
 
@@ -160,22 +160,9 @@ async fn receiver(
     origin: Instant,
     stop: tokio::time::Instant,
 ) -> Vec<u64> {
-    let (_sink, mut frames) = ws.split();
-    let mut latencies = Vec::with_capacity(expected);
-    while latencies.len() < expected {
-        let frame = tokio::select! {
-            frame = frames.next() => frame,
-            () = sleep_until(stop) => break,
-        };
-        let Some(Ok(frame)) = frame else { break };
-        if let Some(v) = json(&frame)
-            && v["type"] == "message"
-            && let Some(at) = v["data"]["content"]
-                .as_str()
-                .and_then(|c| c.parse::<u64>().ok())
-        {
-            latencies.push(micros_since(origin).saturating_sub(at));
-        }
-    }
-    latencies
+    receive(ws, expected, stop, |content| {
+        let at = content.parse::<u64>().ok()?;
+        Some(micros_since(origin).saturating_sub(at))
+    })
+    .await
 }

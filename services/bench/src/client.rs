@@ -7,6 +7,32 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
+/// Reads `message` frames from `ws` until `expected` were kept or `stop`; `keep` turns a
+/// message's content into what the scenario records (`None`: not one of its messages).
+pub(crate) async fn receive<T>(
+    ws: Ws,
+    expected: usize,
+    stop: tokio::time::Instant,
+    keep: impl Fn(&str) -> Option<T>,
+) -> Vec<T> {
+    let (_sink, mut frames) = ws.split();
+    let mut kept = Vec::with_capacity(expected);
+    while kept.len() < expected {
+        let frame = tokio::select! {
+            frame = frames.next() => frame,
+            () = tokio::time::sleep_until(stop) => break,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        if let Some(v) = json(&frame)
+            && v["type"] == "message"
+            && let Some(found) = v["data"]["content"].as_str().and_then(&keep)
+        {
+            kept.push(found);
+        }
+    }
+    kept
+}
+
 /// A WebSocket to a gateway.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

@@ -7,11 +7,10 @@ use std::{
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    client::{Setup, Ws, json, micros_since},
+    client::{Setup, Ws, json, micros_since, receive},
     report,
 };
 
@@ -152,23 +151,10 @@ async fn receiver(
     origin: Instant,
     stop: tokio::time::Instant,
 ) -> Vec<(usize, u64)> {
-    let (_sink, mut frames) = ws.split();
-    let mut seen = Vec::with_capacity(expected);
-    while seen.len() < expected {
-        let frame = tokio::select! {
-            frame = frames.next() => frame,
-            () = sleep_until(stop) => break,
-        };
-        let Some(Ok(frame)) = frame else { break };
-        if let Some(v) = json(&frame)
-            && v["type"] == "message"
-            && let Some((k, at)) = v["data"]["content"]
-                .as_str()
-                .and_then(|c| c.split_once(':'))
-            && let (Ok(k), Ok(at)) = (k.parse::<usize>(), at.parse::<u64>())
-        {
-            seen.push((k, micros_since(origin).saturating_sub(at)));
-        }
-    }
-    seen
+    receive(ws, expected, stop, |content| {
+        let (k, at) = content.split_once(':')?;
+        let (k, at) = (k.parse::<usize>().ok()?, at.parse::<u64>().ok()?);
+        Some((k, micros_since(origin).saturating_sub(at)))
+    })
+    .await
 }

@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 
 use gochat_db::sea_orm::{ConnectionTrait, Database};
-use gochat_testkit::{Engine, Fixture, endpoint, env_list};
+use gochat_testkit::{Engine, Fixture, endpoint, endpoints, env_list};
 use support::{
     Client, PATIENCE, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
@@ -58,14 +58,8 @@ fn start(service: &str, env: &[(String, String)]) -> Proc {
 /// The cluster on the engines, in a database, key prefix, topic prefix and coord root of its
 /// own; `None` when the engines are not required in this run and missing.
 async fn cluster(fx: &Fixture) -> Option<Cluster> {
-    let (Some(pg), Some(redis), Some(kafka), Some(etcd)) = (
-        endpoint(Engine::Postgres).await,
-        endpoint(Engine::Redis).await,
-        endpoint(Engine::Kafka).await,
-        endpoint(Engine::Etcd).await,
-    ) else {
-        return None;
-    };
+    let [pg, redis, kafka, etcd] =
+        endpoints([Engine::Postgres, Engine::Redis, Engine::Kafka, Engine::Etcd]).await?;
     let name = fx.name("cluster");
     let admin = Database::connect(pg.as_str()).await.unwrap();
     admin

@@ -14,7 +14,7 @@ use gochat_proto::{
     prost::Message as _,
     repo::repo_service_server::RepoServiceServer,
 };
-use gochat_testkit::{Engine, Fixture, endpoint};
+use gochat_testkit::{Engine, Fixture, endpoints};
 use im_logic::{Config, Deps, Logic};
 use tokio::sync::mpsc;
 use tonic::transport::{Server, server::TcpIncoming};
@@ -34,12 +34,9 @@ fn redis_cache(fx: &Fixture, url: &str) -> gochat_cache::Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_over_grpc_on_postgres_redis_etcd_and_kafka() {
     let fx = Fixture::new("distributed", "engines");
-    let (Some(pg), Some(redis), Some(etcd), Some(kafka)) = (
-        endpoint(Engine::Postgres).await,
-        endpoint(Engine::Redis).await,
-        endpoint(Engine::Etcd).await,
-        endpoint(Engine::Kafka).await,
-    ) else {
+    let Some([pg, redis, etcd, kafka]) =
+        endpoints([Engine::Postgres, Engine::Redis, Engine::Etcd, Engine::Kafka]).await
+    else {
         return; // not required in this run: the harness has said which engine is missing
     };
     let ctx = Context::new();
