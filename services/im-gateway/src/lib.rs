@@ -15,6 +15,7 @@ mod registry;
 mod views;
 mod web;
 mod ws;
+pub mod fuzzing;
 
 use std::{
     future::Future,
