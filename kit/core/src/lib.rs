@@ -17,6 +17,6 @@ pub use env::{Env, ParseEnvError};
 pub use error::{ConfigError, ErrorKind, KitError};
 pub use held::{Held, HeldStatus};
 pub use lifecycle::{BoxFuture, Health, HealthReport, HealthStatus, Lifecycle, check_all};
-pub use load::{CONFIG_VAR, Loader, Settings, load};
+pub use load::{CONFIG_VAR, Loader, Origin, Settings, load};
 pub use named::NamedStores;
 pub use secret::{Secret, redact_url};

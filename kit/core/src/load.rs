@@ -199,6 +199,48 @@ impl Loader {
         Ok(value)
     }
 
+    /// Which layer above the defaults sets the dotted `field` last, if any: a binary can
+    /// insist that a key comes from outside the image (a variable or a mounted secret, never the
+    /// shipped file).
+    ///
+    /// ```
+    /// use gochat_core::{Env, Loader, Origin};
+    ///
+    /// let loader = Loader::new(Env::Production).vars([("GOCHAT_LOGIC__KEY".to_owned(), "k".to_owned())]);
+    /// assert_eq!(loader.origin("logic.key")?, Some(Origin::Variable("GOCHAT_LOGIC__KEY".to_owned())));
+    /// assert_eq!(loader.origin("logic.other")?, None);
+    /// # Ok::<(), gochat_core::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A file that cannot be read or parsed, or a layer that does not serialize.
+    pub fn origin(&self, field: &str) -> Result<Option<Origin>, ConfigError> {
+        let path: Vec<&str> = field.split('.').collect();
+        for (name, dict) in self.layers.iter().rev() {
+            let dict = dict
+                .clone()
+                .map_err(|reason| ConfigError::new(name, reason))?;
+            if lookup(&dict, &path).is_some() {
+                return Ok(Some(Origin::Layer(name.clone())));
+            }
+        }
+        if lookup(&self.env_dict()?, &path).is_some() {
+            return Ok(Some(Origin::Variable(format!(
+                "{}{}",
+                self.prefix,
+                path.join("__").to_uppercase()
+            ))));
+        }
+        if let Some(file) = &self.file {
+            let dict = file_dict(file)
+                .map_err(|reason| ConfigError::new(file.display().to_string(), reason))?;
+            if lookup(&dict, &path).is_some() {
+                return Ok(Some(Origin::File(file.clone())));
+            }
+        }
+        Ok(None)
+    }
+
     fn layers<T: Settings>(&self, defaults: &T) -> Result<Vec<(String, Dict)>, ConfigError> {
         let mut layers = Vec::new();
         let defaults =
@@ -304,6 +346,18 @@ impl Loader {
             reason,
         )
     }
+}
+
+/// Where a field's value came from ([`Loader::origin`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The config file.
+    File(PathBuf),
+    /// An environment variable, by name.
+    Variable(String),
+    /// A layer added with [`Loader::layer`], by its name.
+    Layer(String),
 }
 
 const DEFAULTS: &str = "defaults";

@@ -54,7 +54,8 @@ pub struct Config {
     pub once: gochat_once::Config,
     /// The circuit breaker around im-logic's calls to im-repo (distributed mode).
     pub breaker: gochat_breaker::Config,
-    /// Rate limits: `login` (per username), `send_message`, `api` and `ws_frame` (per user).
+    /// Rate limits: `login` (per normalised username), `login_addr` and `register_addr` (per
+    /// client address), `send_message`, `world_send`, `api` and `ws_frame` (per user).
     pub ratelimit: gochat_ratelimit::Config,
     /// im-repo.
     pub repo: im_repo::Config,
@@ -102,8 +103,18 @@ impl Config {
         let mut ratelimit = gochat_ratelimit::Config::for_env(env);
         let minute = Duration::from_secs(60);
         let second = Duration::from_secs(1);
+        let hour = Duration::from_secs(3600);
         ratelimit.rules = BTreeMap::from([
             (im_logic::LOGIN_RULE.to_owned(), Rule::new(20, minute, 10)),
+            (
+                im_logic::LOGIN_ADDR_RULE.to_owned(),
+                Rule::new(60, minute, 30),
+            ),
+            (
+                im_logic::REGISTER_ADDR_RULE.to_owned(),
+                Rule::new(60, hour, 30),
+            ),
+            (im_logic::WORLD_RULE.to_owned(), Rule::new(1, second, 5)),
             (im_logic::SEND_RULE.to_owned(), Rule::new(200, second, 400)),
             (im_gateway::API_RULE.to_owned(), Rule::new(200, second, 400)),
             (
@@ -218,7 +229,7 @@ mod tests {
             ("GOCHAT_GATEWAY__SEND_QUEUE", "64"),
             (
                 "GOCHAT_LOGIC__JWT_SECRET",
-                "a secret from the environment!!!!",
+                "Fr0mTh3Env1r0nm3ntK9qZpV2mX4bR8nW1cL6",
             ),
             ("GOCHAT_TEST_REQUIRE", "all"),
             ("GOCHAT_ENV", "development"),
@@ -239,9 +250,9 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/srv/gochat"));
         assert_eq!(
             config.logic.jwt_secret.expose(),
-            "a secret from the environment!!!!"
+            "Fr0mTh3Env1r0nm3ntK9qZpV2mX4bR8nW1cL6"
         );
-        assert!(!format!("{config:?}").contains("a secret from the environment"));
+        assert!(!format!("{config:?}").contains("Fr0mTh3Env1r0nm3nt"));
         // The file's login rule replaced the default one; the other default rules stay.
         assert_eq!(config.ratelimit.rules["login"].rate, 1);
         assert!(config.ratelimit.rules.contains_key(im_gateway::API_RULE));
@@ -317,6 +328,49 @@ mod tests {
         let mut config = Config::default();
         config.logic.jwt_secret = "short".into();
         assert!(config.validate().unwrap_err().field.starts_with("logic."));
+    }
+
+    #[test]
+    fn placeholder_and_weak_signing_keys_are_refused() {
+        let shipped = "change me: at least 32 bytes, the same for every im-logic";
+        for weak in [
+            shipped,
+            &"x".repeat(40),
+            "0123456789012345678901234567890123",
+        ] {
+            let refused = loader(&[("GOCHAT_LOGIC__JWT_SECRET", weak)])
+                .load::<Config>()
+                .unwrap_err();
+            assert_eq!(refused.field, "logic.jwt_secret", "{refused}");
+            assert!(
+                !refused.to_string().contains(weak),
+                "the key is not shown: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_production_the_signing_key_never_comes_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("im-logic.toml");
+        let key = "Fr0mTh3F1leK9qZpV2mX4bR8nW1cL6yHf3sJd0g";
+        std::fs::write(&file, format!("[logic]\njwt_secret = \"{key}\"\n")).unwrap();
+        let args = crate::Args {
+            config: Some(file.clone()),
+            ..crate::Args::default()
+        };
+        let production = Loader::new(Env::Production).vars([]);
+        let refused = args
+            .load_with(production.clone(), Config::for_env)
+            .unwrap_err();
+        assert_eq!(refused.field, "logic.jwt_secret", "{refused}");
+        assert!(refused.reason.contains("outside the image"), "{refused}");
+        // From a variable (a secret store's), or outside production, it is accepted.
+        let from_variable =
+            production.vars([("GOCHAT_LOGIC__JWT_SECRET".to_owned(), key.to_owned())]);
+        args.load_with(from_variable, Config::for_env).unwrap();
+        args.load_with(Loader::new(Env::Development).vars([]), Config::for_env)
+            .unwrap();
     }
 
     #[test]

@@ -13,7 +13,10 @@ use clap::Parser;
 
 pub use config::Config;
 pub use gochat_core::ConfigError;
-use gochat_core::{Env, Loader};
+use gochat_core::{Env, Loader, Origin};
+
+/// The field holding the token signing key.
+const SIGNING_KEY: &str = "logic.jwt_secret";
 
 /// The binaries' allocator. glibc's kept each blocking thread's 19 MiB argon2 buffer: a burst
 /// of 400 logins left `gochat` at 767 MiB resident, which mimalloc hands back
@@ -49,7 +52,19 @@ impl Args {
     /// # Errors
     /// A [`ConfigError`] naming the field and the layer that set it.
     pub fn load(&self, defaults: fn(Env) -> Config) -> Result<Config, ConfigError> {
-        let mut loader = Loader::from_process()?;
+        self.load_with(Loader::from_process()?, defaults)
+    }
+
+    /// [`Args::load`] from `loader` instead of the process's environment. In production the
+    /// token signing key must not come from a config file (it would be in the image).
+    ///
+    /// # Errors
+    /// As [`Args::load`].
+    pub fn load_with(
+        &self,
+        mut loader: Loader,
+        defaults: fn(Env) -> Config,
+    ) -> Result<Config, ConfigError> {
         if let Some(file) = &self.config {
             loader = loader.file(file);
         }
@@ -65,7 +80,20 @@ impl Args {
         .filter_map(|(field, value)| Some((field, value?)))
         .collect();
         let defaults = defaults(loader.env());
-        loader.layer("command line", flags).load_from(&defaults)
+        let loader = loader.layer("command line", flags);
+        let config = loader.load_from(&defaults)?;
+        if loader.env() == Env::Production
+            && let Some(Origin::File(file)) = loader.origin(SIGNING_KEY)?
+        {
+            return Err(ConfigError::new(
+                SIGNING_KEY,
+                format!(
+                    "in production the signing key must come from outside the image (GOCHAT_LOGIC__JWT_SECRET from a secret store), not from {}",
+                    file.display()
+                ),
+            ));
+        }
+        Ok(config)
     }
 }
 

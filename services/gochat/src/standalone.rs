@@ -32,11 +32,36 @@ fn jwt_secret(data_dir: &Path) -> Result<String, StartError> {
                 uuid::Uuid::new_v4().simple(),
                 uuid::Uuid::new_v4().simple()
             );
-            std::fs::write(&path, &secret).map_err(|e| Base::fail("jwt secret", &e))?;
+            private_file(&path)
+                .and_then(|mut file| std::io::Write::write_all(&mut file, secret.as_bytes()))
+                .map_err(|e| Base::fail("jwt secret", &e))?;
             Ok(secret)
         }
         Err(e) => Err(Base::fail("jwt secret", &e)),
     }
+}
+
+/// Creates `path` readable and writable by its owner only (0600): a signing key or a
+/// database of password hashes is nobody else's business.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Creates the data directory, owner-only (0700), when it does not exist yet (an existing
+/// directory keeps its mode: it may be shared on purpose).
+fn data_dir(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 /// The push provider the config names.
@@ -63,9 +88,15 @@ pub async fn run(
     signal: impl Future<Output = ()> + Send + 'static,
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<(), StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| Base::fail("data dir", &e))?;
+    data_dir(&config.data_dir).map_err(|e| Base::fail("data dir", &e))?;
     if config.db.primary == gochat_db::Config::default().primary {
         let file = config.data_dir.join("gochat.db");
+        // SQLite gives its -wal and -shm files the database file's mode.
+        match private_file(&file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Base::fail("database file", &e)),
+        }
         config.db.primary = format!("sqlite://{}?mode=rwc", file.display());
     }
     if config.logic.jwt_secret.expose().is_empty() {

@@ -81,6 +81,15 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
         ("GOCHAT_LOGIC__TOPIC_PREFIX", prefix.clone()),
         ("GOCHAT_GATEWAY__TOPIC_PREFIX", prefix.clone()),
         ("GOCHAT_METRICS__LISTEN", "127.0.0.1:0".to_owned()),
+        // deploy/config ships no signing key: the operator's, here a fresh one per cluster.
+        (
+            "GOCHAT_LOGIC__JWT_SECRET",
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -1,9 +1,14 @@
 //! Extractors that answer a bad request with the contract's error body (1001, 1002) instead
 //! of axum's plain-text rejections.
 
+use std::{
+    convert::Infallible,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+};
+
 use axum::{
     Json,
-    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request},
     http::{HeaderMap, header::AUTHORIZATION, request::Parts},
 };
 use serde::de::DeserializeOwned;
@@ -52,6 +57,44 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Segment
     }
 }
 
+/// The address of the client's end of the TCP connection (IPv4-mapped IPv6 addresses as
+/// IPv4); `0.0.0.0` when the router is called without connection info (in tests). Proxy
+/// headers such as `X-Forwarded-For` are not read: a client could set them to anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+impl ClientAddr {
+    /// The address of a request's connection, if it was served with connection info.
+    pub(crate) fn of(parts: &Parts) -> Self {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| {
+                info.0.ip().to_canonical()
+            });
+        Self(ip)
+    }
+}
+
+impl ClientAddr {
+    /// The address as im-logic's per-address limits key it; empty when unknown.
+    pub(crate) fn for_limits(self) -> String {
+        if self.0.is_unspecified() {
+            String::new()
+        } else {
+            self.0.to_string()
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self::of(parts))
+    }
+}
+
 /// The token of `Authorization: Bearer <token>`.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -89,6 +132,18 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    #[tokio::test]
+    async fn the_client_address_comes_from_the_connection_or_is_unspecified() {
+        let request = axum::http::Request::new(());
+        let (mut parts, ()) = request.into_parts();
+        let unknown = ClientAddr::from_request_parts(&mut parts, &()).await;
+        assert_eq!(unknown, Ok(ClientAddr(IpAddr::V4(Ipv4Addr::UNSPECIFIED))));
+        let mapped: SocketAddr = "[::ffff:10.1.2.3]:5000".parse().unwrap();
+        parts.extensions.insert(ConnectInfo(mapped));
+        let known = ClientAddr::from_request_parts(&mut parts, &()).await;
+        assert_eq!(known, Ok(ClientAddr("10.1.2.3".parse().unwrap())));
+    }
 
     #[test]
     fn bearer_tokens_are_read_whatever_the_scheme_case() {

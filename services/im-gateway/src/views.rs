@@ -187,6 +187,10 @@ pub(crate) struct GroupJson {
     member_count: i32,
     max_members: i32,
     created_at: String,
+    /// `open` (anyone may join) or `invite` (only an admin adds members).
+    join_mode: String,
+    /// Whether members read the history from before they joined.
+    history_visible: bool,
 }
 
 impl From<Group> for GroupJson {
@@ -200,6 +204,12 @@ impl From<Group> for GroupJson {
             member_count: g.member_count,
             max_members: g.max_members,
             created_at: time(g.created_at_ms),
+            join_mode: if g.join_mode.is_empty() {
+                "open".to_owned()
+            } else {
+                g.join_mode
+            },
+            history_visible: g.history_visible,
         }
     }
 }

@@ -8,7 +8,7 @@ use gochat_proto::{
 use tonic::Request;
 
 use crate::{
-    Error, Logic, password,
+    Error, Logic, account, password,
     tokens::{Claims, Kind, Tokens},
 };
 
@@ -20,47 +20,38 @@ fn revoked_key(sid: &str) -> String {
     format!("auth:revoked:{sid}")
 }
 
-/// Usernames: 3 to 32 of `[A-Za-z0-9_.-]`.
-fn check_username(username: &str) -> Result<(), Error> {
-    let ok = (3..=32).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(
-            "username must be 3 to 32 letters, digits, '_', '.' or '-'".to_owned(),
-        ))
-    }
-}
-
 impl Logic {
     /// Creates an account.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`]; the repository's `AlreadyExists` for a taken username.
     pub async fn register(&self, req: RegisterRequest) -> Result<User, Error> {
-        check_username(&req.username)?;
+        if !req.client_addr.is_empty() {
+            self.limit(crate::REGISTER_ADDR_RULE, &req.client_addr)
+                .await?;
+        }
+        let username = account::username(&req.username)?;
         if !(8..=128).contains(&req.password.len()) {
             return Err(Error::InvalidArgument(
                 "password must be 8 to 128 bytes".to_owned(),
             ));
         }
-        if req.nickname.chars().count() > 64 {
-            return Err(Error::InvalidArgument(
-                "nickname is longer than 64".to_owned(),
-            ));
-        }
+        let nickname = account::bounded("nickname", &req.nickname, 64)?;
+        let email = account::email(&req.email)?;
         let password_hash = password::hash(req.password).await?;
         let user = self
             .deps
             .repo
             .create_user(Request::new(CreateUserRequest {
-                username: req.username,
+                // The name as typed stays the default nickname; the account is the normal form.
+                nickname: if nickname.is_empty() {
+                    req.username.trim().to_owned()
+                } else {
+                    nickname
+                },
+                username,
                 password_hash,
-                nickname: req.nickname,
-                email: req.email,
+                email,
             }))
             .await?
             .into_inner();
@@ -72,14 +63,19 @@ impl Logic {
     /// # Errors
     /// [`Error::Unauthorized`] for an unknown user or a wrong password (the same answer).
     pub async fn login(&self, req: LoginRequest) -> Result<TokenPair, Error> {
-        self.limit(crate::LOGIN_RULE, &req.username).await?;
+        if !req.client_addr.is_empty() {
+            self.limit(crate::LOGIN_ADDR_RULE, &req.client_addr).await?;
+        }
         let wrong = || Error::Unauthorized("wrong username or password".to_owned());
+        // A name that cannot be an account gets the same answer as a wrong password.
+        let Ok(username) = account::username(&req.username) else {
+            return Err(wrong());
+        };
+        self.limit(crate::LOGIN_RULE, &username).await?;
         let credentials = match self
             .deps
             .repo
-            .get_credentials(Request::new(GetCredentialsRequest {
-                username: req.username,
-            }))
+            .get_credentials(Request::new(GetCredentialsRequest { username }))
             .await
         {
             Ok(found) => found.into_inner(),
@@ -102,13 +98,11 @@ impl Logic {
         &self,
         req: gochat_proto::logic::FindUserRequest,
     ) -> Result<User, Error> {
-        check_username(&req.username)?;
+        let username = account::username(&req.username)?;
         let found = self
             .deps
             .repo
-            .get_credentials(Request::new(GetCredentialsRequest {
-                username: req.username,
-            }))
+            .get_credentials(Request::new(GetCredentialsRequest { username }))
             .await?
             .into_inner();
         found
@@ -116,7 +110,10 @@ impl Logic {
             .ok_or_else(|| Error::Internal("credentials without their user".to_owned()))
     }
 
-    /// A new token pair for a refresh token, which stops working (rotation).
+    /// A new token pair for a refresh token, which stops working (rotation). A refresh token
+    /// presented a second time was stolen or replayed: the whole session ends, so neither
+    /// the thief's nor the victim's tokens work any more (OAuth 2.0 Security BCP, refresh
+    /// token reuse detection).
     ///
     /// # Errors
     /// [`Error::Unauthorized`] for a bad, expired, already used or logged-out token.
@@ -130,8 +127,10 @@ impl Logic {
             .del(&[&refresh_key(&claims.jti)])
             .await?;
         if used == 0 {
+            self.revoke(&claims).await?;
+            gochat_clog::warn!(self.deps.log, user = %claims.sub, session = %claims.sid, "a refresh token was used twice: its session is ended");
             return Err(Error::Unauthorized(
-                "this refresh token was used already".to_owned(),
+                "this refresh token was used already; the session is ended".to_owned(),
             ));
         }
         let user = self
@@ -154,6 +153,12 @@ impl Logic {
             .validate(access_token)
             .await
             .map(|(claims, _)| claims)?;
+        self.revoke(&claims).await?;
+        Ok(session(&claims))
+    }
+
+    /// Ends `claims`' session: every token of it stops working.
+    async fn revoke(&self, claims: &Claims) -> Result<(), Error> {
         self.deps
             .cache
             .string()
@@ -163,7 +168,7 @@ impl Logic {
                 Some(self.config.refresh_ttl),
             )
             .await?;
-        Ok(session(&claims))
+        Ok(())
     }
 
     /// Who a valid access token belongs to.

@@ -17,6 +17,9 @@ use tonic::Request;
 
 use crate::{Error, Logic};
 
+/// A group only an admin adds members to.
+const JOIN_INVITE: &str = "invite";
+
 /// The most messages one history page holds.
 pub const MAX_HISTORY: i32 = 100;
 
@@ -46,10 +49,15 @@ impl Logic {
                 "nickname must be 1 to 64 characters".to_owned(),
             ));
         }
-        if req.avatar.as_deref().is_some_and(|a| a.len() > 512) {
-            return Err(Error::InvalidArgument(
-                "avatar is longer than 512 bytes".to_owned(),
-            ));
+        if req
+            .avatar
+            .as_deref()
+            .is_some_and(|a| a.len() > crate::account::MAX_AVATAR)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "avatar is longer than {} bytes",
+                crate::account::MAX_AVATAR
+            )));
         }
         let updated = self.deps.repo.update_user(Request::new(UpdateUserRequest {
             user_id: req.user_id,
@@ -137,30 +145,44 @@ impl Logic {
                 "name must be 1 to 64 characters".to_owned(),
             ));
         }
+        let description = crate::account::bounded(
+            "description",
+            &req.description,
+            crate::account::MAX_DESCRIPTION,
+        )?;
         let group = self
             .deps
             .repo
             .create_group(Request::new(repo_pb::CreateGroupRequest {
                 name: req.name,
-                description: req.description,
+                description,
                 owner_id: req.user_id,
                 member_ids: req.member_ids,
                 max_members: 0,
+                join_mode: req.join_mode,
+                history_visible: req.history_visible,
             }));
         Ok(group.await?.into_inner())
     }
 
-    /// A group, and its members when the caller is one.
+    /// A group, and its members when the caller is one. An invite-only group is not found
+    /// by anyone outside it (ids cannot be probed for private groups).
     ///
     /// # Errors
     /// The repository's `NotFound`.
     pub async fn group(&self, req: pb::GroupRequest) -> Result<pb::GroupInfo, Error> {
         let group = self.group_of(&req.group_id).await?;
-        let members = if self
+        let member = self
             .membership(&group.conversation_id, &req.user_id)
             .await
-            .is_ok()
-        {
+            .is_ok();
+        if !member && group.join_mode == JOIN_INVITE {
+            return Err(Error::Repo(tonic::Status::not_found(format!(
+                "group {}",
+                req.group_id
+            ))));
+        }
+        let members = if member {
             let listed = self
                 .deps
                 .repo
@@ -183,7 +205,19 @@ impl Logic {
     /// The repository's refusals (a full group).
     pub async fn join_group(&self, req: pb::GroupRequest) -> Result<(), Error> {
         let group = self.group_of(&req.group_id).await?;
-        self.add(&group, vec![req.user_id]).await
+        if group.join_mode == JOIN_INVITE
+            && self
+                .membership(&group.conversation_id, &req.user_id)
+                .await
+                .is_err()
+        {
+            // Not told apart from an unknown group.
+            return Err(Error::Repo(tonic::Status::not_found(format!(
+                "group {}",
+                req.group_id
+            ))));
+        }
+        self.add(&group, vec![req.user_id], true).await
     }
 
     /// The caller leaves a group; the owner cannot.
@@ -197,7 +231,8 @@ impl Logic {
                 "the owner cannot leave the group".to_owned(),
             ));
         }
-        self.remove(&group.conversation_id, &req.user_id).await
+        self.remove(&group.conversation_id, &req.user_id, false)
+            .await
     }
 
     /// Adds users to a group; owners and admins only.
@@ -207,7 +242,7 @@ impl Logic {
     pub async fn add_group_members(&self, req: pb::AddGroupMembersRequest) -> Result<(), Error> {
         let group = self.group_of(&req.group_id).await?;
         self.require_admin(&group, &req.user_id).await?;
-        self.add(&group, req.user_ids).await
+        self.add(&group, req.user_ids, false).await
     }
 
     /// Removes a member; owners and admins only, and never the owner.
@@ -223,7 +258,9 @@ impl Logic {
         if req.member_id == group.owner_id {
             return Err(Error::Forbidden("the owner cannot be removed".to_owned()));
         }
-        self.remove(&group.conversation_id, &req.member_id).await
+        // Removal bans: the member cannot join again until an admin adds them.
+        self.remove(&group.conversation_id, &req.member_id, true)
+            .await
     }
 
     /// A page of a conversation's messages by seq; members only (everyone for the world).
@@ -236,7 +273,7 @@ impl Logic {
                 "limit must be at most {MAX_HISTORY}"
             )));
         }
-        self.readable(&req.conversation_id, &req.user_id).await?;
+        let from_seq = self.readable(&req.conversation_id, &req.user_id).await?;
         let page = self
             .deps
             .repo
@@ -245,6 +282,7 @@ impl Logic {
                 before_seq: req.before_seq,
                 after_seq: req.after_seq,
                 limit: req.limit,
+                from_seq,
             }));
         Ok(page.await?.into_inner())
     }
@@ -346,7 +384,9 @@ impl Logic {
         }
     }
 
-    async fn readable(&self, conversation_id: &str, user_id: &str) -> Result<(), Error> {
+    /// Whether `user_id` may read the conversation, and from which seq on: a group member
+    /// without visible history reads what came after they joined.
+    async fn readable(&self, conversation_id: &str, user_id: &str) -> Result<i64, Error> {
         let conversation = self
             .deps
             .repo
@@ -362,7 +402,19 @@ impl Logic {
             }
             Err(e) => return Err(e),
         };
-        self.check_member(&conversation, user_id).await
+        if conversation.r#type == i32::from(ConversationType::World) {
+            return Ok(0);
+        }
+        let member = self.membership(conversation_id, user_id).await?;
+        if conversation.r#type != i32::from(ConversationType::Group) {
+            return Ok(0);
+        }
+        let group = self.group_of(&conversation.group_id).await?;
+        Ok(if group.history_visible {
+            0
+        } else {
+            member.joined_seq
+        })
     }
 
     async fn require_admin(&self, group: &Group, user_id: &str) -> Result<(), Error> {
@@ -374,23 +426,30 @@ impl Logic {
         }
     }
 
-    async fn add(&self, group: &Group, user_ids: Vec<String>) -> Result<(), Error> {
+    async fn add(
+        &self,
+        group: &Group,
+        user_ids: Vec<String>,
+        self_join: bool,
+    ) -> Result<(), Error> {
         let added = self.deps.repo.add_members(Request::new(AddMembersRequest {
             conversation_id: group.conversation_id.clone(),
             user_ids,
             role: Role::Member.into(),
+            self_join,
         }));
         added.await?;
         Ok(())
     }
 
-    async fn remove(&self, conversation_id: &str, user_id: &str) -> Result<(), Error> {
+    async fn remove(&self, conversation_id: &str, user_id: &str, ban: bool) -> Result<(), Error> {
         let removed = self
             .deps
             .repo
             .remove_member(Request::new(RemoveMemberRequest {
                 conversation_id: conversation_id.to_owned(),
                 user_id: user_id.to_owned(),
+                ban,
             }));
         let Empty {} = removed.await?.into_inner();
         Ok(())

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
-    /// The HMAC key access and refresh tokens are signed with (HS256); at least 32 bytes.
+    /// The HMAC key access and refresh tokens are signed with (HS256): at least 32 bytes of
+    /// real randomness (`openssl rand -base64 48`); placeholders and low-entropy keys are
+    /// refused. In production it must come from outside the image (`GOCHAT_LOGIC__JWT_SECRET`,
+    /// from a secret store), never from a config file. No default.
     pub jwt_secret: Secret,
     /// How long an access token is valid. Default: 15 minutes.
     #[serde(with = "humantime_serde")]
@@ -49,9 +52,9 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.jwt_secret.expose().len() < 32 {
-            return Err(ConfigError::new("jwt_secret", "must be at least 32 bytes"));
-        }
+        self.jwt_secret
+            .check_key(32)
+            .map_err(|reason| ConfigError::new("jwt_secret", reason))?;
         if self.access_ttl.is_zero() || self.refresh_ttl < self.access_ttl {
             return Err(ConfigError::new(
                 "refresh_ttl",

@@ -111,6 +111,20 @@ impl Error {
         }
     }
 
+    /// What a client may be told: the error itself when it is about the request (1001–1003,
+    /// 1005–1007); a generic text in place of a backend's or the database's own words
+    /// (1004), which name tables, hosts and queries.
+    pub fn public_message(&self) -> String {
+        if self.code() != 1004 {
+            return self.to_string();
+        }
+        if self.is_temporary() {
+            "a backend is unavailable; try again".to_owned()
+        } else {
+            "internal error".to_owned()
+        }
+    }
+
     /// Whether the repository said the thing does not exist.
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Self::Repo(status) if status.code() == Code::NotFound)

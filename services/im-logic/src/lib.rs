@@ -2,6 +2,7 @@
 // Library code returns typed errors; only proven invariants may panic (with a comment).
 #![warn(clippy::unwrap_used)]
 
+mod account;
 mod auth;
 mod batch;
 mod breaker;
@@ -95,8 +96,17 @@ impl std::fmt::Debug for Logic {
     }
 }
 
-/// The rate-limit rule for logins, keyed by username.
+/// The rate-limit rule for logins, keyed by the normalised username.
 pub const LOGIN_RULE: &str = "login";
+
+/// The rate-limit rule for logins, keyed by the client's address.
+pub const LOGIN_ADDR_RULE: &str = "login_addr";
+
+/// The rate-limit rule for registrations, keyed by the client's address.
+pub const REGISTER_ADDR_RULE: &str = "register_addr";
+
+/// The rate-limit rule for writing the world channel, per user (much lower than sends).
+pub const WORLD_RULE: &str = "world_send";
 
 /// The rate-limit rule for sends, keyed by user id.
 pub const SEND_RULE: &str = "send_message";
@@ -116,6 +126,18 @@ impl Logic {
                 retry_after: decision.retry_after,
             })
         }
+    }
+
+    /// The status a caller gets for `error`: a backend's own text is logged here and replaced
+    /// by a generic one ([`Error::public_message`]); the gRPC code stays.
+    pub(crate) fn public(&self, error: Error) -> tonic::Status {
+        if error.code() != 1004 {
+            return error.into();
+        }
+        gochat_clog::error!(self.deps.log, error = %error, "a call failed");
+        let message = error.public_message();
+        let status: tonic::Status = error.into();
+        tonic::Status::new(status.code(), message)
     }
 
     /// im-logic on `deps`; its background work (the persistence batcher) stops with `ctx`.

@@ -20,6 +20,9 @@ struct Sent {
     message_id: String,
     seq: i64,
     created_at_ms: i64,
+    /// Whether this call stored it (not kept: an answer read back is a resend's).
+    #[serde(skip)]
+    fresh: bool,
 }
 
 impl Logic {
@@ -55,6 +58,10 @@ impl Logic {
         }
         let conversation = self.conversation_for(&req).await?;
         self.check_member(&conversation, user).await?;
+        if conversation.r#type == i32::from(ConversationType::World) {
+            // Everyone reads the world channel: its own, much lower limit.
+            self.limit(crate::WORLD_RULE, user).await?;
+        }
 
         let key = format!("send:{}:{user}:{}", conversation.id, req.client_msg_id);
         let sent: Sent = self
@@ -68,6 +75,11 @@ impl Logic {
                 gochat_once::Error::Operation(e) => e,
                 other => Error::Internal(other.to_string()),
             })?;
+        // A resend is answered with its ack only: routing it again would let one stored
+        // message reach every socket as often as it is resent.
+        if !sent.fresh {
+            return Ok(ack(req.client_msg_id, &conversation.id, &sent));
+        }
         let message = Message {
             message_id: sent.message_id.clone(),
             conversation_id: conversation.id.clone(),
@@ -82,13 +94,7 @@ impl Logic {
         if let Err(e) = self.route(&conversation, &message).await {
             gochat_clog::warn!(self.deps.log, error = %e, conversation = %conversation.id, "routing a stored message failed");
         }
-        Ok(Ack {
-            client_msg_id: req.client_msg_id,
-            message_id: sent.message_id,
-            conversation_id: conversation.id,
-            seq: sent.seq,
-            created_at_ms: sent.created_at_ms,
-        })
+        Ok(ack(req.client_msg_id, &conversation.id, &sent))
     }
 
     async fn conversation_for(&self, req: &SendMessageRequest) -> Result<Conversation, Error> {
@@ -165,10 +171,12 @@ impl Logic {
                 client_msg_id: req.client_msg_id.clone(),
                 created_at_ms: gochat_proto::now_ms(),
             };
+            let id = message.message_id.clone();
             match self.batcher.store(message).await {
                 // The stored one may be an earlier send of the same client_msg_id.
                 Ok(stored) => {
                     return Ok(Sent {
+                        fresh: stored.message_id == id,
                         message_id: stored.message_id,
                         seq: stored.seq,
                         created_at_ms: stored.created_at_ms,
@@ -183,5 +191,15 @@ impl Logic {
         Err(Error::Internal(format!(
             "no free seq in {conversation} after three tries"
         )))
+    }
+}
+
+fn ack(client_msg_id: String, conversation_id: &str, sent: &Sent) -> Ack {
+    Ack {
+        client_msg_id,
+        message_id: sent.message_id.clone(),
+        conversation_id: conversation_id.to_owned(),
+        seq: sent.seq,
+        created_at_ms: sent.created_at_ms,
     }
 }

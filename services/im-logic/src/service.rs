@@ -19,7 +19,7 @@ macro_rules! rpcs {
                 async fn $name(&self, request: Request<$request>) -> Result<Response<$response>, Status> {
                     let $this = self;
                     let $req = request.into_inner();
-                    Ok(Response::new($call.await?))
+                    Ok(Response::new($call.await.map_err(|e| $this.public(e))?))
                 }
             )*
         }

@@ -61,12 +61,17 @@ impl Logic {
                 ack: Some(ack),
             }),
             Err(e) if e.is_temporary() => return Err(e.to_string().into()),
-            Err(e) => downstream::Frame::Error(ErrorFrame {
-                connection_id,
-                code: e.code(),
-                message: e.to_string(),
-                client_msg_id,
-            }),
+            Err(e) => {
+                if e.code() == 1004 {
+                    gochat_clog::error!(self.deps.log, error = %e, "a send failed");
+                }
+                downstream::Frame::Error(ErrorFrame {
+                    connection_id,
+                    code: e.code(),
+                    message: e.public_message(),
+                    client_msg_id,
+                })
+            }
         };
         if gateway.is_empty() {
             return Ok(());

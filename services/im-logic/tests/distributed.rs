@@ -120,7 +120,7 @@ async fn the_pipeline_runs_over_grpc_on_postgres_redis_etcd_and_kafka() {
         .await
         .unwrap();
     let mut config = Config::default();
-    config.jwt_secret = "a test secret that is long enough!".into();
+    config.jwt_secret = "tK7q9ZpV2mX4bR8nW1cL6yHf3sJd0gAe5uQo".into();
     let deps = Deps::new(
         Arc::new(RemoteRepo::new(channel)),
         cache.clone(),
@@ -155,6 +155,7 @@ async fn the_pipeline_runs_over_grpc_on_postgres_redis_etcd_and_kafka() {
         .login(LoginRequest {
             username: "ann".into(),
             password: "correct horse".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

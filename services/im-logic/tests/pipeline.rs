@@ -251,6 +251,7 @@ async fn small_chats_go_to_gateways_large_groups_to_im_task_and_offline_members_
             conversation_id: group.conversation_id.clone(),
             user_ids: vec![cat],
             role: 0,
+            self_join: false,
         }))
         .await
         .unwrap();
@@ -284,6 +285,7 @@ async fn refresh_rotates_and_logout_revokes_the_whole_session(cluster: Cluster, 
         s.logic.login(LoginRequest {
             username: "ann".into(),
             password: "correct horse".into(),
+            ..Default::default()
         })
     };
     let wrong = s
@@ -291,18 +293,36 @@ async fn refresh_rotates_and_logout_revokes_the_whole_session(cluster: Cluster, 
         .login(LoginRequest {
             username: "ann".into(),
             password: "wrong horse".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
     assert!(matches!(wrong, im_logic::Error::Unauthorized(_)));
 
+    // Padding, case and width name the same account.
+    for name in ["ann ", " ANN", "\u{ff41}nn"] {
+        s.logic
+            .login(LoginRequest {
+                username: name.into(),
+                password: "correct horse".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
     let pair = login().await.unwrap();
-    let session = s.logic.validate_token(&pair.access_token).await.unwrap();
     let rotated = s.logic.refresh(&pair.refresh_token).await.unwrap();
     assert!(
         s.logic.refresh(&pair.refresh_token).await.is_err(),
         "a refresh token works once"
     );
+    // Reuse ended the session: the rotated pair (the victim's or the thief's) is dead too.
+    assert!(s.logic.validate_token(&rotated.access_token).await.is_err());
+    assert!(s.logic.refresh(&rotated.refresh_token).await.is_err());
+    let pair = login().await.unwrap();
+    let session = s.logic.validate_token(&pair.access_token).await.unwrap();
+    let rotated = s.logic.refresh(&pair.refresh_token).await.unwrap();
     assert!(
         s.logic.refresh(&pair.access_token).await.is_err(),
         "an access token is not a refresh token"
@@ -543,15 +563,13 @@ async fn logins_and_sends_are_rate_limited_per_user(cluster: Cluster, _fx: Fixtu
     use gochat_ratelimit::Rule;
     let s = cluster.stack(500).await.unwrap();
     let ann = register(&s.logic, "ann").await;
+    let hour = Duration::from_secs(3600);
     let limits = gochat_ratelimit::Config::for_env(Env::Development)
-        .rule(
-            im_logic::LOGIN_RULE,
-            Rule::new(1, Duration::from_secs(3600), 2),
-        )
-        .rule(
-            im_logic::SEND_RULE,
-            Rule::new(1, Duration::from_secs(3600), 3),
-        );
+        .rule(im_logic::LOGIN_RULE, Rule::new(1, hour, 2))
+        .rule(im_logic::LOGIN_ADDR_RULE, Rule::new(1, hour, 7))
+        .rule(im_logic::REGISTER_ADDR_RULE, Rule::new(1, hour, 1))
+        .rule(im_logic::SEND_RULE, Rule::new(1, hour, 4))
+        .rule(im_logic::WORLD_RULE, Rule::new(1, hour, 3));
     let limiter = gochat_ratelimit::new(&Context::new(), limits, Default::default())
         .await
         .unwrap();
@@ -570,6 +588,10 @@ async fn logins_and_sends_are_rate_limited_per_user(cluster: Cluster, _fx: Fixtu
     }
     let limited = logic.send(send(&ann, "world", "r3")).await.unwrap_err();
     assert_eq!(limited.code(), 1006, "{limited}");
+    assert!(
+        matches!(&limited, im_logic::Error::RateLimited { what, .. } if what == im_logic::WORLD_RULE),
+        "the world channel has its own, lower limit: {limited}"
+    );
     assert!(matches!(
         limited,
         im_logic::Error::RateLimited {
@@ -578,19 +600,43 @@ async fn logins_and_sends_are_rate_limited_per_user(cluster: Cluster, _fx: Fixtu
         }
     ));
 
-    let login = || {
+    // One bucket per account whatever the padding, case or width of its name.
+    let login = |name: &'static str, addr: &'static str| {
         logic.login(LoginRequest {
-            username: "ann".into(),
+            username: name.into(),
             password: "wrong".into(),
+            client_addr: addr.into(),
         })
     };
-    for _ in 0..2 {
-        assert_eq!(login().await.unwrap_err().code(), 1002);
+    assert_eq!(login("ann", "10.0.0.1").await.unwrap_err().code(), 1002);
+    assert_eq!(login("ANN ", "10.0.0.1").await.unwrap_err().code(), 1002);
+    for padded in [" ann", "Ann", "\u{ff41}nn "] {
+        assert_eq!(
+            login(padded, "10.0.0.1").await.unwrap_err().code(),
+            1006,
+            "guessing is slowed down: {padded:?}"
+        );
     }
+    // One address trying many accounts is limited too (7 attempts, then 1006).
+    for name in ["bob", "cat"] {
+        assert_eq!(login(name, "10.0.0.1").await.unwrap_err().code(), 1002);
+    }
+    assert_eq!(login("dan", "10.0.0.1").await.unwrap_err().code(), 1006);
+    assert_eq!(login("dan", "10.0.0.2").await.unwrap_err().code(), 1002);
+
+    let register = |name: &'static str| {
+        logic.register(RegisterRequest {
+            username: name.into(),
+            password: "correct horse".into(),
+            client_addr: "10.0.0.3".into(),
+            ..Default::default()
+        })
+    };
+    register("eve").await.unwrap();
     assert_eq!(
-        login().await.unwrap_err().code(),
+        register("fay").await.unwrap_err().code(),
         1006,
-        "guessing is slowed down"
+        "one address cannot register without bound"
     );
 }
 
@@ -725,6 +771,7 @@ async fn logic_over_grpc_answers_as_it_does_in_process(cluster: Cluster, _fx: Fi
         .login(Request::new(Login {
             username: "ann".into(),
             password: "correct horse".into(),
+            ..Default::default()
         }))
         .await
         .unwrap()

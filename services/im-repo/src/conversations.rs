@@ -47,6 +47,7 @@ pub(crate) fn new_member(
         pinned: Set(false),
         joined_at_ms: Set(now),
         name: Set(String::new()),
+        joined_seq: Set(0),
     }
 }
 
@@ -245,11 +246,13 @@ impl Repo {
     ) -> Result<common::Member, Error> {
         let conversation = required("conversation_id", &req.conversation_id)?;
         let user = required("user_id", &req.user_id)?;
+        // A read pointer never passes what the conversation holds.
+        let seq = req.seq.min(self.last_seq(conversation).await?);
         member::Entity::update_many()
-            .col_expr(member::Column::ReadSeq, Expr::value(req.seq))
+            .col_expr(member::Column::ReadSeq, Expr::value(seq))
             .filter(member::Column::ConversationId.eq(conversation))
             .filter(member::Column::UserId.eq(user))
-            .filter(member::Column::ReadSeq.lt(req.seq))
+            .filter(member::Column::ReadSeq.lt(seq))
             .exec(self.db.connection())
             .await?;
         self.forget_member(conversation, user).await?;

@@ -35,6 +35,7 @@ pub(crate) fn member(row: member::Model) -> common::Member {
         pinned: row.pinned,
         joined_at_ms: row.joined_at_ms,
         name: row.name,
+        joined_seq: row.joined_seq,
     }
 }
 
@@ -48,6 +49,8 @@ pub(crate) fn group(row: group::Model, member_count: usize) -> common::Group {
         max_members: row.max_members,
         member_count: i32::try_from(member_count).unwrap_or(i32::MAX),
         created_at_ms: row.created_at_ms,
+        join_mode: row.join_mode,
+        history_visible: row.history_visible,
     }
 }
 

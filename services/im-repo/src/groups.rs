@@ -13,7 +13,7 @@ use crate::{
     Error, Repo,
     conversations::new_member,
     convert,
-    entity::{conversation, group, member},
+    entity::{ban, conversation, group, member},
     error::is_unique_violation,
     now_ms, required,
 };
@@ -55,6 +55,15 @@ impl Repo {
         if found.users.len() != members.len() {
             return Err(Error::NotFound("some member_ids are not users".to_owned()));
         }
+        let join_mode = match req.join_mode.trim() {
+            "" | group::JOIN_OPEN => group::JOIN_OPEN,
+            group::JOIN_INVITE => group::JOIN_INVITE,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "join_mode must be open or invite, not {other:?}"
+                )));
+            }
+        };
         let (group_id, conversation_id, now) = (self.next_id()?, self.next_id()?, now_ms());
         let group_row = group::ActiveModel {
             id: Set(group_id.clone()),
@@ -64,6 +73,8 @@ impl Repo {
             owner_id: Set(owner.clone()),
             max_members: Set(max_members),
             created_at_ms: Set(now),
+            join_mode: Set(join_mode.to_owned()),
+            history_visible: Set(req.history_visible),
         };
         let conversation_row = conversation::ActiveModel {
             id: Set(conversation_id.clone()),
@@ -146,6 +157,24 @@ impl Repo {
         if found.users.len() != adding.len() {
             return Err(Error::NotFound("some user_ids are not users".to_owned()));
         }
+        if req.self_join && !adding.is_empty() {
+            if group.join_mode == group::JOIN_INVITE {
+                return Err(Error::FailedPrecondition(
+                    "this group is invite-only: an admin adds members".to_owned(),
+                ));
+            }
+            let banned = ban::Entity::find()
+                .filter(ban::Column::ConversationId.eq(conversation_id))
+                .filter(ban::Column::UserId.is_in(adding.clone()))
+                .one(self.db.connection())
+                .await?;
+            if banned.is_some() {
+                return Err(Error::FailedPrecondition(
+                    "removed from this group: an admin must add you again".to_owned(),
+                ));
+            }
+        }
+        let joined_seq = self.last_seq(conversation_id).await?;
         let role = Role::try_from(req.role).unwrap_or(Role::Member);
         let role = if role == Role::Unspecified {
             Role::Member
@@ -157,12 +186,18 @@ impl Repo {
             .db
             .transaction(async |tx| {
                 let mut added = Vec::new();
+                if !adding.is_empty() {
+                    // Added by an admin (or joining while not banned): no ban stands.
+                    ban::Entity::delete_many()
+                        .filter(ban::Column::ConversationId.eq(conversation_id))
+                        .filter(ban::Column::UserId.is_in(adding.clone()))
+                        .exec(tx)
+                        .await?;
+                }
                 for user in &adding {
-                    added.push(
-                        new_member(conversation_id, user, role, now)
-                            .insert(tx)
-                            .await?,
-                    );
+                    let mut row = new_member(conversation_id, user, role, now);
+                    row.joined_seq = Set(joined_seq);
+                    added.push(row.insert(tx).await?);
                 }
                 Ok::<_, DbErr>(added)
             })
@@ -182,13 +217,34 @@ impl Repo {
     ) -> Result<pb::Empty, Error> {
         let conversation = required("conversation_id", &req.conversation_id)?;
         let user = required("user_id", &req.user_id)?;
-        let removed = member::Entity::delete_many()
-            .filter(member::Column::ConversationId.eq(conversation))
-            .filter(member::Column::UserId.eq(user))
-            .exec(self.db.connection())
-            .await?;
+        let removed = self
+            .db
+            .transaction(async |tx| {
+                let removed = member::Entity::delete_many()
+                    .filter(member::Column::ConversationId.eq(conversation))
+                    .filter(member::Column::UserId.eq(user))
+                    .exec(tx)
+                    .await?;
+                if req.ban && removed.rows_affected > 0 {
+                    ban::Entity::delete_many()
+                        .filter(ban::Column::ConversationId.eq(conversation))
+                        .filter(ban::Column::UserId.eq(user))
+                        .exec(tx)
+                        .await?;
+                    ban::ActiveModel {
+                        conversation_id: Set(conversation.to_owned()),
+                        user_id: Set(user.to_owned()),
+                        banned_at_ms: Set(now_ms()),
+                    }
+                    .insert(tx)
+                    .await?;
+                }
+                Ok::<_, DbErr>(removed.rows_affected)
+            })
+            .await
+            .map_err(tx_error)?;
         self.forget_member(conversation, user).await?;
-        if removed.rows_affected == 0 {
+        if removed == 0 {
             return Err(Error::NotFound(format!("member {user} of {conversation}")));
         }
         Ok(pb::Empty {})

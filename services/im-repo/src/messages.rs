@@ -127,6 +127,9 @@ impl Repo {
         if let Some(after) = req.after_seq {
             query = query.filter(message::Column::Seq.gt(after));
         }
+        if req.from_seq > 0 {
+            query = query.filter(message::Column::Seq.gt(req.from_seq));
+        }
         // Paging forward from after_seq reads upwards; otherwise the newest page, downwards.
         let upwards = req.after_seq.is_some() && req.before_seq.is_none();
         query = if upwards {

@@ -5,12 +5,12 @@ use gochat_db::{
     ShardSchema,
     sea_orm::{
         ConnectionTrait, DbBackend, DbErr, EntityTrait, Schema,
-        sea_query::{Alias, Index, IndexCreateStatement, TableCreateStatement},
+        sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table, TableCreateStatement},
     },
     sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager},
 };
 
-use crate::entity::{conversation, group, member, message, user};
+use crate::entity::{ban, conversation, group, member, message, user};
 
 /// The migrator `gochat_db::Options::migrator::<Migrator>()` takes.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables)]
+        vec![Box::new(CreateTables), Box::new(GroupAccess)]
     }
 }
 
@@ -96,5 +96,68 @@ impl MigrationTrait for CreateTables {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Who may join a group and read its past: `chat_groups.join_mode` and `.history_visible`,
+/// `members.joined_seq`, and `group_bans`. A database made by the first migration since these
+/// columns joined the entities has them already; an older one gets them here.
+struct GroupAccess;
+
+impl MigrationName for GroupAccess {
+    fn name(&self) -> &str {
+        "m0002_group_access"
+    }
+}
+
+// As above: async_trait needs SchemaManager's lifetime matched.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for GroupAccess {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_connection().get_database_backend();
+        let columns = [
+            (
+                "chat_groups",
+                "join_mode",
+                ColumnDef::new(group::Column::JoinMode)
+                    .string_len(16)
+                    .not_null()
+                    .default(group::JOIN_OPEN)
+                    .to_owned(),
+            ),
+            (
+                "chat_groups",
+                "history_visible",
+                ColumnDef::new(group::Column::HistoryVisible)
+                    .boolean()
+                    .not_null()
+                    .default(false)
+                    .to_owned(),
+            ),
+            (
+                "members",
+                "joined_seq",
+                ColumnDef::new(member::Column::JoinedSeq)
+                    .big_integer()
+                    .not_null()
+                    .default(0)
+                    .to_owned(),
+            ),
+        ];
+        // One column per statement: SQLite alters one at a time.
+        for (table, column, mut def) in columns {
+            if !manager.has_column(table, column).await? {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Alias::new(table))
+                            .add_column(&mut def)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+        }
+        manager.create_table(create(backend, ban::Entity)).await
     }
 }

@@ -268,6 +268,7 @@ async fn messages_are_stored_once_and_paged_by_seq(cluster: Cluster, _fx: Fixtur
             before_seq: before,
             after_seq: after,
             limit,
+            from_seq: 0,
         }))
     };
     let seqs = |page: pb::MessagePage| {
@@ -363,6 +364,7 @@ async fn groups_keep_to_their_size(cluster: Cluster, _fx: Fixture) {
             conversation_id: group.conversation_id.clone(),
             user_ids: ids,
             role: 0,
+            self_join: false,
         }))
     };
     assert_eq!(
@@ -383,14 +385,35 @@ async fn groups_keep_to_their_size(cluster: Cluster, _fx: Fixture) {
         "full before unknown"
     );
 
-    let remove = || {
+    let remove = |ban: bool| {
         repo.remove_member(Request::new(pb::RemoveMemberRequest {
             conversation_id: group.conversation_id.clone(),
             user_id: users[3].clone(),
+            ban,
         }))
     };
-    remove().await.unwrap();
-    assert_eq!(remove().await.unwrap_err().code(), Code::NotFound);
+    let join = || {
+        repo.add_members(Request::new(pb::AddMembersRequest {
+            conversation_id: group.conversation_id.clone(),
+            user_ids: vec![users[3].clone()],
+            role: 0,
+            self_join: true,
+        }))
+    };
+    // Leaving (no ban) lets one join again; removal by an admin bans until an admin adds.
+    remove(false).await.unwrap();
+    join().await.unwrap();
+    remove(true).await.unwrap();
+    assert_eq!(
+        join().await.unwrap_err().code(),
+        Code::FailedPrecondition,
+        "a removed member cannot join again by themselves"
+    );
+    add(vec![users[3].clone()]).await.unwrap();
+    remove(false).await.unwrap();
+    join().await.unwrap();
+    remove(true).await.unwrap();
+    assert_eq!(remove(true).await.unwrap_err().code(), Code::NotFound);
     let fetched = repo
         .get_group(Request::new(pb::GetGroupRequest {
             group_id: group.id.clone(),

@@ -21,7 +21,7 @@ use gochat_core::{Context, Env};
 use gochat_testkit::{Engine, Fixture, endpoint};
 
 /// The JWT key of test stacks.
-pub const JWT_SECRET: &str = "a test secret that is long enough!";
+pub const JWT_SECRET: &str = "tK7q9ZpV2mX4bR8nW1cL6yHf3sJd0gAe5uQo";
 
 /// A backend of the stack could not be set up: names which, and why.
 #[derive(Debug, thiserror::Error)]

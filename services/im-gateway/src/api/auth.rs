@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::{Answer, created, no_content, ok};
 use crate::{
     Gateway,
-    extract::{Body, Caller},
+    extract::{Body, Caller, ClientAddr},
     registry::reason,
     views::{TokensJson, UserBody, UserJson},
 };
@@ -23,7 +23,8 @@ use crate::{
 /// A new account.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct RegisterBody {
-    /// 3 to 32 of `A-Z a-z 0-9 _ . -`.
+    /// 3 to 32 of `A-Z a-z 0-9 _ . -` after normalisation (trimmed, Unicode NFKC, lower
+    /// case): `Alice`, ` alice` and `ＡＬＩＣＥ` are the one account `alice`.
     username: String,
     /// 8 to 128 bytes.
     password: String,
@@ -38,13 +39,19 @@ pub(crate) struct RegisterBody {
     responses(
         (status = 201, description = "Registered", body = UserBody),
         (status = 409, description = "The username is taken (1007)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many registrations from this address, or password hashing is busy (1006, Retry-After)", body = crate::error::ErrorBody),
     ))]
-pub(crate) async fn register(State(gw): State<Gateway>, Body(b): Body<RegisterBody>) -> Answer {
+pub(crate) async fn register(
+    State(gw): State<Gateway>,
+    addr: ClientAddr,
+    Body(b): Body<RegisterBody>,
+) -> Answer {
     let user = gw.logic().register(Request::new(RegisterRequest {
         username: b.username,
         password: b.password,
         nickname: b.nickname,
         email: b.email,
+        client_addr: addr.for_limits(),
     }));
     created(UserBody {
         user: UserJson::own(user.await?.into_inner()),
@@ -74,10 +81,15 @@ fn token_pair(pair: pb::TokenPair) -> Answer {
         (status = 200, description = "Logged in", body = TokensJson),
         (status = 401, description = "Wrong username or password (1002)", body = crate::error::ErrorBody),
     ))]
-pub(crate) async fn login(State(gw): State<Gateway>, Body(b): Body<LoginBody>) -> Answer {
+pub(crate) async fn login(
+    State(gw): State<Gateway>,
+    addr: ClientAddr,
+    Body(b): Body<LoginBody>,
+) -> Answer {
     let pair = gw.logic().login(Request::new(LoginRequest {
         username: b.username,
         password: b.password,
+        client_addr: addr.for_limits(),
     }));
     token_pair(pair.await?.into_inner())
 }

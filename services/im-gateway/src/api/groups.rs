@@ -24,6 +24,12 @@ pub(crate) struct CreateGroupBody {
     /// The first members besides the caller, who owns the group.
     #[serde(default)]
     member_ids: Vec<String>,
+    /// `open` (default: anyone may join) or `invite` (only an admin adds members).
+    #[serde(default)]
+    join_mode: String,
+    /// Whether members read the history from before they joined (default false).
+    #[serde(default)]
+    history_visible: bool,
 }
 
 /// Creates a group owned by the caller.
@@ -45,6 +51,8 @@ pub(crate) async fn create(
             name: b.name,
             description: b.description,
             member_ids: b.member_ids,
+            join_mode: b.join_mode,
+            history_visible: b.history_visible,
         }));
     let group = group.await?.into_inner();
     let conversation_id = group.conversation_id.clone();

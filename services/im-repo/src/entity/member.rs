@@ -18,6 +18,10 @@ pub(crate) struct Model {
     pub(crate) joined_at_ms: i64,
     /// The user's own name for the conversation ("" for none).
     pub(crate) name: String,
+    /// The conversation's last seq when the member joined: without visible history, they
+    /// read only what comes after it.
+    #[serde(default)]
+    pub(crate) joined_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
