@@ -34,6 +34,33 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Put before every mq topic name; must match im-logic's. Default: none.
     pub topic_prefix: String,
+    /// The longest content of a WebSocket `message` frame, in bytes: a longer one is answered
+    /// with a 1001 error frame at once and never queued for im-logic. Keep it equal to
+    /// im-logic's `max_content_bytes`. Default: 4 KiB.
+    pub max_content_bytes: usize,
+    /// How long a client has to send a request's headers (and, idle between requests, the
+    /// next request's); a connection that takes longer is closed. Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a new WebSocket has to send its first frame; the gateway pings every socket
+    /// as soon as it opens, so a live client's automatic pong counts. Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Open TCP connections (HTTP and WebSocket) this process serves at once; beyond it a new
+    /// connection gets a 503 (1004) and is closed. Keep it below the process's open-file
+    /// limit. Default: 18,000.
+    pub max_connections: usize,
+    /// Open WebSockets of one user on this gateway; one more is refused at upgrade with a 429
+    /// (1006). Default: 16.
+    pub max_sockets_per_user: usize,
+    /// Open WebSockets from one client address (an IPv6 address counts by its /64) on this
+    /// gateway; one more is refused at upgrade with a 429 (1006). Large by default so load
+    /// tests from a few loopback addresses and users behind one NAT still fit. Default: 4096.
+    pub max_sockets_per_addr: usize,
+    /// How long a ticket of `POST /api/v1/ws/ticket` may be used to open a WebSocket (once).
+    /// Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub ws_ticket_ttl: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +75,13 @@ impl Default for Config {
             abuse_limit: 20,
             shutdown_grace: Duration::from_secs(5),
             topic_prefix: String::new(),
+            max_content_bytes: 4 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 18_000,
+            max_sockets_per_user: 16,
+            max_sockets_per_addr: 4096,
+            ws_ticket_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -62,6 +96,10 @@ impl Config {
             ("max_body_bytes", self.max_body_bytes),
             ("max_frame_bytes", self.max_frame_bytes),
             ("send_queue", self.send_queue),
+            ("max_content_bytes", self.max_content_bytes),
+            ("max_connections", self.max_connections),
+            ("max_sockets_per_user", self.max_sockets_per_user),
+            ("max_sockets_per_addr", self.max_sockets_per_addr),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -80,6 +118,69 @@ impl Config {
         if self.abuse_limit == 0 {
             return Err(ConfigError::new("abuse_limit", "must be above zero"));
         }
+        if self.max_content_bytes > self.max_frame_bytes {
+            return Err(ConfigError::new(
+                "max_content_bytes",
+                "must not be above max_frame_bytes (a frame carries the content)",
+            ));
+        }
+        let durations = [
+            ("header_read_timeout", self.header_read_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+            ("ws_ticket_ttl", self.ws_ticket_ttl),
+        ];
+        for (field, value) in durations {
+            if value < Duration::from_millis(100) {
+                return Err(ConfigError::new(field, "must be at least 100 ms"));
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_each_limit_is_checked() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let bad = [
+            Config {
+                max_content_bytes: 0,
+                ..Config::default()
+            },
+            Config {
+                max_content_bytes: 128 * 1024,
+                ..Config::default()
+            },
+            Config {
+                header_read_timeout: Duration::ZERO,
+                ..Config::default()
+            },
+            Config {
+                handshake_timeout: Duration::from_millis(1),
+                ..Config::default()
+            },
+            Config {
+                ws_ticket_ttl: Duration::ZERO,
+                ..Config::default()
+            },
+            Config {
+                max_connections: 0,
+                ..Config::default()
+            },
+            Config {
+                max_sockets_per_user: 0,
+                ..Config::default()
+            },
+            Config {
+                max_sockets_per_addr: 0,
+                ..Config::default()
+            },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
     }
 }

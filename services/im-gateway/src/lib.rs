@@ -8,14 +8,18 @@ mod downstream;
 mod error;
 mod extract;
 mod frames;
+pub mod fuzzing;
+mod headers;
 mod health;
+mod limits;
 mod metrics;
 mod presence;
 mod registry;
+mod serve;
+mod ticket;
 mod views;
 mod web;
 mod ws;
-pub mod fuzzing;
 
 use std::{
     future::Future,
@@ -26,7 +30,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, extract::DefaultBodyLimit, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
 use gochat_cache::Cache;
 use gochat_clog::Logger;
 use gochat_core::{Context, Lifecycle};
@@ -42,6 +46,7 @@ pub use config::Config;
 pub use error::{ApiError, Error, code};
 
 use crate::{
+    limits::Sockets,
     presence::Presence,
     registry::{Counters, Registry, reason},
 };
@@ -132,6 +137,7 @@ pub(crate) struct Inner {
     upstream: String,
     producer: Producer,
     registry: Registry,
+    sockets: Arc<Sockets>,
     presence: Presence,
     counters: Arc<Counters>,
     ctx: Context,
@@ -177,6 +183,7 @@ impl Gateway {
             upstream: topics.upstream(),
             producer: deps.mq.producer(),
             registry: Registry::default(),
+            sockets: Arc::default(),
             presence,
             counters: Arc::default(),
             ctx: ctx.child(),
@@ -240,6 +247,7 @@ impl Gateway {
             .route("/metrics", get(health::metrics))
             .fallback(health::not_found)
             .layer(DefaultBodyLimit::max(inner.config.max_body_bytes))
+            .layer(middleware::map_response(headers::secure))
             .with_state(self.clone());
         match &inner.deps.metrics {
             Some(metrics) => router.layer(
@@ -260,10 +268,15 @@ impl Gateway {
             .await
     }
 
-    /// Serves on `listener` until `signal` completes, then shuts down gracefully.
+    /// Serves on `listener` until `signal` completes, then shuts down gracefully: stops
+    /// accepting, lets HTTP requests under way finish, then [`Gateway::shutdown`].
+    ///
+    /// Each connection must send its request headers within `header_read_timeout`; at most
+    /// `max_connections` are open at once (one more gets a 503 and is closed). Handlers see
+    /// the client's address as `ConnectInfo<SocketAddr>`.
     ///
     /// # Errors
-    /// The listener failing.
+    /// None at present: accept failures are logged and retried.
     pub async fn serve_until(
         &self,
         listener: TcpListener,
@@ -275,9 +288,13 @@ impl Gateway {
             // Readiness drops at once, so load balancers stop sending.
             stopping.inner.stopping.store(true, SeqCst);
         };
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(signal)
-            .await?;
+        let config = &self.inner.config;
+        let limits = serve::Limits {
+            max_connections: config.max_connections,
+            header_read_timeout: config.header_read_timeout,
+        };
+        let (log, counters) = (&self.inner.deps.log, &self.inner.counters);
+        serve::run(listener, self.router(), limits, log, counters, signal).await;
         self.shutdown().await;
         Ok(())
     }

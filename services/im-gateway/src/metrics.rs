@@ -24,6 +24,23 @@ pub(crate) fn register(meter: &Meter, inner: &Weak<Inner>) {
     );
     observe::counter(
         meter,
+        "gateway_refused",
+        "Connections and WebSocket upgrades refused, by the limit they hit.",
+        inner,
+        |i| {
+            let c = &i.counters;
+            [
+                ("max_connections", &c.refused_connections),
+                ("max_sockets_per_addr", &c.refused_addr),
+                ("max_sockets_per_user", &c.refused_user),
+            ]
+            .into_iter()
+            .map(|(limit, n)| (n.load(Relaxed), vec![KeyValue::new("limit", limit)]))
+            .collect()
+        },
+    );
+    observe::counter(
+        meter,
         "gateway_frames",
         "WebSocket text frames, by direction (in: from clients; out: queued to them).",
         inner,

@@ -23,6 +23,8 @@ pub(crate) mod reason {
     pub(crate) const SLOW: &str = "slow consumer";
     /// Nothing heard for the idle timeout.
     pub(crate) const IDLE: &str = "idle timeout";
+    /// No first frame within the handshake timeout.
+    pub(crate) const HANDSHAKE: &str = "handshake timeout";
     /// Rate limited too many times in a row.
     pub(crate) const RATE_LIMITED: &str = "rate limited";
     /// A frame over the size limit.
@@ -118,6 +120,12 @@ pub(crate) struct Counters {
     pub(crate) frames_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
     pub(crate) accepted: AtomicU64,
+    /// Connections closed at accept: the process was at `max_connections`.
+    pub(crate) refused_connections: AtomicU64,
+    /// Upgrades refused: the client address was at `max_sockets_per_addr`.
+    pub(crate) refused_addr: AtomicU64,
+    /// Upgrades refused: the user was at `max_sockets_per_user`.
+    pub(crate) refused_user: AtomicU64,
     kicks: Mutex<BTreeMap<&'static str, u64>>,
 }
 

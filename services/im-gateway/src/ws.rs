@@ -34,25 +34,35 @@ use gochat_proto::{
 use serde::Deserialize;
 use tokio::{
     sync::mpsc,
-    time::{Instant, interval_at, sleep_until, timeout},
+    time::{Instant, interval, sleep_until, timeout},
 };
 use tonic::Request;
 
 use crate::{
     ApiError, Gateway, WS_FRAME_RULE,
-    error::code::{INTERNAL, INVALID},
-    extract::bearer,
+    error::code::{INTERNAL, INVALID, RATE_LIMITED},
+    extract::{ClientAddr, bearer},
     frames::{ClientFrame, ErrorJson, KickJson, SendData, ServerFrame},
+    limits::Slot,
     registry::{Conn, reason},
 };
 
 /// The initial read buffer of a socket.
 const READ_BUFFER: usize = 1024;
 
-/// `GET /ws?token=`.
+/// `GET /ws?ticket=` (from `POST /api/v1/ws/ticket`) or `GET /ws?token=`.
 #[derive(Deserialize)]
 pub(crate) struct WsQuery {
     token: Option<String>,
+    ticket: Option<String>,
+}
+
+/// A refused upgrade: 1006 with a wait of a second (sockets close all the time).
+fn over_cap(message: String) -> ApiError {
+    ApiError {
+        retry_after: Some(Duration::from_secs(1)),
+        ..ApiError::new(RATE_LIMITED, message)
+    }
 }
 
 /// An error frame.
@@ -65,24 +75,55 @@ fn error(code: i32, message: impl Into<String>, client_msg_id: String) -> Utf8By
     Utf8Bytes::from(frame.text())
 }
 
-/// Upgrades an authenticated request to a WebSocket.
+/// Upgrades an authenticated request to a WebSocket, within the caps on sockets per client
+/// address and per user.
 pub(crate) async fn upgrade(
     State(gateway): State<Gateway>,
+    ClientAddr(addr): ClientAddr,
     query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = ws.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let token = query
-        .ok()
-        .and_then(|Query(q)| q.token)
-        .or_else(|| bearer(&headers).map(str::to_owned))
-        .ok_or_else(|| {
-            ApiError::unauthorized("a token is needed: ?token= or Authorization: Bearer")
-        })?;
-    let session = gateway.session(&token).await?;
     if gateway.is_stopping() {
         return Err(ApiError::new(INTERNAL, "the gateway is shutting down"));
+    }
+    let config = &gateway.inner.config;
+    let counters = &gateway.inner.counters;
+    // The address first: it costs no call to im-logic.
+    let Some(mut slot) = gateway
+        .inner
+        .sockets
+        .take_addr(addr, config.max_sockets_per_addr)
+    else {
+        counters.refused_addr.fetch_add(1, Relaxed);
+        return Err(over_cap(format!(
+            "too many sockets from this address (at most {})",
+            config.max_sockets_per_addr
+        )));
+    };
+    let query = query.ok().map(|Query(q)| q);
+    let token = match query {
+        Some(WsQuery {
+            ticket: Some(ticket),
+            ..
+        }) => gateway.redeem_ticket(&ticket).await?,
+        Some(WsQuery {
+            token: Some(token), ..
+        }) => token,
+        _ => bearer(&headers).map(str::to_owned).ok_or_else(|| {
+            ApiError::unauthorized(
+                "a ticket or token is needed: ?ticket=, ?token= or Authorization: Bearer",
+            )
+        })?,
+    };
+    let session = gateway.session(&token).await?;
+    if !slot.take_user(&session.user_id, config.max_sockets_per_user) {
+        counters.refused_user.fetch_add(1, Relaxed);
+        return Err(over_cap(format!(
+            "too many sockets of this user (at most {})",
+            config.max_sockets_per_user
+        )));
     }
     // Frames up to the configured limit are read (a larger one is answered and kicked);
     // far larger ones are cut off by the protocol layer before they are buffered whole.
@@ -99,7 +140,7 @@ pub(crate) async fn upgrade(
         .write_buffer_size(0)
         .max_message_size(hard)
         .max_frame_size(hard)
-        .on_upgrade(move |socket| gateway.connection(socket, session)))
+        .on_upgrade(move |socket| gateway.connection(socket, session, slot)))
 }
 
 /// Sends within `budget`; false when the client is gone or too slow to take it.
@@ -121,7 +162,9 @@ async fn write(
 ) {
     // A write that takes longer than a heartbeat means the client is not reading.
     let budget = heartbeat;
-    let mut ping = interval_at(Instant::now() + heartbeat, heartbeat);
+    // The first ping goes out at once: a live client's automatic pong is its first frame,
+    // within the handshake timeout even when it has nothing to say.
+    let mut ping = interval(heartbeat);
     let expiry = sleep_until(expires);
     tokio::pin!(expiry);
     loop {
@@ -194,8 +237,9 @@ fn pair_key(a: &str, b: &str) -> String {
 }
 
 impl Gateway {
-    /// One connection, from upgrade to close.
-    async fn connection(self, socket: WebSocket, session: Session) {
+    /// One connection, from upgrade to close; its place under the socket caps is given back
+    /// when it ends.
+    async fn connection(self, socket: WebSocket, session: Session, slot: Slot) {
         let inner = &self.inner;
         let id = format!("{}-{}", inner.id, inner.next_conn.fetch_add(1, Relaxed));
         let (conn, frames) = Conn::new(
@@ -228,25 +272,30 @@ impl Gateway {
         if inner.registry.remove(&conn) {
             self.mark_offline(&conn.user_id).await;
         }
+        drop(slot);
     }
 
-    /// The reader half: client frames until the client leaves, goes quiet or is kicked.
+    /// The reader half: client frames until the client leaves, goes quiet or is kicked. The
+    /// first frame (a pong counts) must come within the handshake timeout, each next one within
+    /// the idle timeout.
     async fn read(&self, mut stream: SplitStream<WebSocket>, conn: &Conn) {
-        let idle = self.inner.config.idle_timeout;
+        let config = &self.inner.config;
+        let mut wait = (config.handshake_timeout, reason::HANDSHAKE);
         let mut denied = 0;
         loop {
             let next = tokio::select! {
                 () = conn.done().cancelled() => return,
-                next = timeout(idle, stream.next()) => next,
+                next = timeout(wait.0, stream.next()) => next,
             };
             let message = match next {
                 Err(_) => {
-                    conn.kick(reason::IDLE);
+                    conn.kick(wait.1);
                     return;
                 }
                 Ok(None | Some(Err(_))) => return,
                 Ok(Some(Ok(message))) => message,
             };
+            wait = (config.idle_timeout, reason::IDLE);
             match message {
                 Message::Text(text) => {
                     self.inner.counters.frames_in.fetch_add(1, Relaxed);
@@ -302,6 +351,14 @@ impl Gateway {
                     let e = ApiError::from(status);
                     conn.push(error(e.code, e.message, String::new()));
                 }
+            }
+            Ok(ClientFrame::Message(send)) if send.content.len() > config.max_content_bytes => {
+                let why = format!(
+                    "content of {} bytes is over the limit of {}",
+                    send.content.len(),
+                    config.max_content_bytes
+                );
+                conn.push(error(INVALID, why, send.client_msg_id));
             }
             Ok(ClientFrame::Message(send)) => self.publish(conn, send).await,
         }

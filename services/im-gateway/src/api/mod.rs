@@ -6,6 +6,7 @@ mod conversations;
 mod groups;
 mod messages;
 pub(crate) mod openapi;
+mod tickets;
 mod users;
 
 use axum::{
@@ -50,6 +51,7 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/messages/history", get(messages::history))
         .route("/messages/unread", get(messages::unread))
         .route("/messages/read", post(messages::read))
+        .route("/ws/ticket", post(tickets::issue))
 }
 
 fn ok(body: impl Serialize) -> Answer {

@@ -10,7 +10,7 @@ use utoipa::{
     },
 };
 
-use super::{auth, conversations, groups, messages, users};
+use super::{auth, conversations, groups, messages, tickets, users};
 use crate::error::ErrorBody;
 
 /// The API's description.
@@ -27,6 +27,7 @@ use crate::error::ErrorBody;
         groups::create, groups::get, groups::join, groups::leave, groups::add_members,
         groups::remove_member,
         messages::send, messages::history, messages::unread, messages::read,
+        tickets::issue,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Contract),
@@ -128,6 +129,7 @@ mod tests {
             ("get", "/api/v1/messages/history"),
             ("get", "/api/v1/messages/unread"),
             ("post", "/api/v1/messages/read"),
+            ("post", "/api/v1/ws/ticket"),
         ];
         let paths = json["paths"].as_object().unwrap();
         let described: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
