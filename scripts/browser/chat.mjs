@@ -6,8 +6,12 @@
 //              types while offline; released, she resends (✓) and syncs what she missed;
 //   history    Bob reloads the page (the session survives), opens the chat, sees the newest
 //              page and scrolls up for older messages (before_seq);
-//   groups     Alice creates a group with Bob; both write in it; Bob leaves and joins back by id;
-//   world      both in the world channel, Alice's message reaches Bob live.
+//   groups     Alice creates a group with Bob; both write in it; Bob leaves, joins back by id
+//              and gets what is written after;
+//   world      both in the world channel, Alice's message reaches Bob live;
+//   headers    the page came with its Content-Security-Policy (and the other security
+//              headers), the browser reported no violation of it, and every WebSocket the page
+//              opened carried a single-use `ticket=`, never the access token.
 // Screenshots of both pages after each part go to $GOCHAT_SHOTS.
 import { chromium } from "playwright-core";
 
@@ -20,6 +24,10 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const pages = [];
+// Every WebSocket URL the pages opened, and any Content-Security-Policy violation reported.
+const sockets = [];
+const violations = [];
+let pageHeaders = null;
 // Alice's sockets pass through this gate: `held` makes new connections wait until released.
 const gate = { held: false, release: null, routes: [] };
 
@@ -55,15 +63,21 @@ try {
     if (gated) {
       await context.routeWebSocket(/\/ws\?/, async (ws) => {
         gate.routes.push(ws);
+        sockets.push(ws.url());
         if (gate.held) await new Promise((resolve) => { gate.release = resolve; });
         ws.connectToServer();
       });
     }
     const page = await context.newPage();
     page.on("pageerror", (e) => { throw e; });
-    page.on("console", (m) => console.error(`${name} console: ${m.text()}`));
+    page.on("console", (m) => {
+      console.error(`${name} console: ${m.text()}`);
+      if (/Content Security Policy/i.test(m.text())) violations.push(`${name}: ${m.text()}`);
+    });
+    page.on("websocket", (ws) => sockets.push(ws.url()));
     pages.push([name, page]);
-    await page.goto(base);
+    const response = await page.goto(base);
+    pageHeaders = pageHeaders || response.headers();
     await page.fill("#username", name);
     await page.fill("#password", "browser password");
     await page.click("#register");
@@ -152,7 +166,10 @@ try {
   await b.click("#join-group button");
   await conversation(b, crew).click(patience);
   await b.locator("#group-info", { hasText: "2 members" }).waitFor(patience);
-  await theirs(b, "hello crew").waitFor(patience);
+  // Back in, Bob gets what is written from now on (the history before his join stays hidden
+  // unless the group makes it visible).
+  await send(a, "welcome back");
+  await theirs(b, "welcome back").waitFor(patience);
   await passed("groups");
 
   // world: both open it; Alice's message reaches Bob live.
@@ -162,6 +179,24 @@ try {
   await mine(a, `hello world from ${alice}`).locator(".meta", { hasText: /^✓/ }).waitFor(patience);
   await theirs(b, `hello world from ${alice}`).waitFor(patience);
   await passed("world");
+
+  // headers: the policy came with the page, nothing broke it, no token went into a URL.
+  const csp = pageHeaders["content-security-policy"] || "";
+  for (const directive of ["script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"]) {
+    if (!csp.includes(directive)) throw new Error(`the page's CSP lacks ${directive}: "${csp}"`);
+  }
+  if (csp.includes("unsafe-inline")) throw new Error(`the page's CSP allows inline code: ${csp}`);
+  const expected = { "x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer" };
+  for (const [name, value] of Object.entries(expected)) {
+    if (pageHeaders[name] !== value) throw new Error(`${name}: ${pageHeaders[name]}, not ${value}`);
+  }
+  if (violations.length) throw new Error(`CSP violations: ${violations.join("; ")}`);
+  if (sockets.length < 2) throw new Error(`only ${sockets.length} sockets were seen`);
+  for (const url of sockets) {
+    const query = new URL(url).searchParams;
+    if (!query.get("ticket") || query.has("token")) throw new Error(`a socket URL without a ticket or with a token: ${url}`);
+  }
+  await passed("headers");
 
   console.log(`browser: ${alice} and ${bob}: every part passed; screenshots in ${shots}`);
 } catch (e) {

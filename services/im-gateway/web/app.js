@@ -298,9 +298,20 @@ function sendPending(id) {
 }
 
 // --- the socket -----------------------------------------------------------------------------
-function connect() {
+// The socket opens with a single-use ticket, so the access token never appears in a URL.
+async function connect() {
+  if (!state.access) return;
+  let ticket;
+  try {
+    ({ ticket } = await api("POST", "/ws/ticket"));
+  } catch {
+    if (!state.access) return; // the refresh failed: signed out
+    setTimeout(connect, state.backoff);
+    state.backoff = Math.min(state.backoff * 2, 30000);
+    return;
+  }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(state.access)}`);
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
   state.ws = ws;
   ws.onopen = () => {
     state.backoff = 1000;
