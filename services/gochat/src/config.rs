@@ -33,6 +33,11 @@ pub struct Config {
     /// Where the standalone binary keeps its SQLite database and generated secret.
     /// Default: `./gochat-data`.
     pub data_dir: PathBuf,
+    /// The token every gochat service presents on its gRPC calls to another, and requires on
+    /// the calls it serves (distributed mode): at least 32 random bytes, the same for every
+    /// service, from a secret store (`GOCHAT_SERVICE_TOKEN`; `openssl rand -base64 48`).
+    /// Required in production; empty (development only): internal calls are not checked.
+    pub service_token: gochat_core::Secret,
     /// The gateway's id (its downstream topic is `im-downstream-{id}`). Default: empty —
     /// `gw-1` standalone, `gw-{n}` from coord's instance ids in distributed mode.
     pub gateway_id: String,
@@ -129,6 +134,7 @@ impl Config {
             grpc_addr: "127.0.0.1:0".to_owned(),
             advertise_host: None,
             data_dir: PathBuf::from("./gochat-data"),
+            service_token: gochat_core::Secret::default(),
             gateway_id: String::new(),
             log: gochat_clog::Config::for_env(env),
             metrics: gochat_metrics::Config::for_env(env),
@@ -183,8 +189,25 @@ impl Config {
             .validate()
             .map_err(|e| e.within("ratelimit"))?;
         self.gateway.validate().map_err(|e| e.within("gateway"))?;
+        if !self.service_token.expose().is_empty() {
+            self.service_token
+                .check_key(32)
+                .map_err(|reason| ConfigError::new("service_token", reason))?;
+            gochat_proto::ServiceToken::new(self.service_token.expose()).map_err(|_| {
+                ConfigError::new("service_token", "must be printable ASCII (base64, say)")
+            })?;
+        }
         if !self.logic.jwt_secret.expose().is_empty() {
             self.logic.validate().map_err(|e| e.within("logic"))?;
+        }
+        if self.gateway.max_content_bytes > self.logic.max_content_bytes {
+            return Err(ConfigError::new(
+                "gateway.max_content_bytes",
+                format!(
+                    "must not exceed logic.max_content_bytes ({}): the gateway would publish frames im-logic refuses",
+                    self.logic.max_content_bytes
+                ),
+            ));
         }
         if self.gateway.topic_prefix != self.logic.topic_prefix {
             return Err(ConfigError::new(
@@ -325,6 +348,11 @@ mod tests {
         config.gateway.topic_prefix = "a_".into();
         let bad = config.validate().unwrap_err();
         assert_eq!(bad.field, "gateway.topic_prefix", "{bad}");
+        let mut config = Config::default();
+        config.gateway.max_content_bytes = 8192;
+        config.gateway.max_frame_bytes = 65536;
+        let bad = config.validate().unwrap_err();
+        assert_eq!(bad.field, "gateway.max_content_bytes", "{bad}");
         let mut config = Config::default();
         config.logic.jwt_secret = "short".into();
         assert!(config.validate().unwrap_err().field.starts_with("logic."));

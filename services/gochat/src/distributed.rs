@@ -7,14 +7,17 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use gochat_coord::{Coord, Instance, InstanceId, Registration};
 use gochat_metrics::ServerLayer;
 use gochat_proto::{
-    RemoteLogic, RemoteRepo, logic::logic_service_server::LogicServiceServer,
-    repo::repo_service_server::RepoServiceServer,
+    RemoteLogic, RemoteRepo, ServiceToken, logic::logic_service_server::LogicServiceServer,
+    repo::repo_service_server::RepoServiceServer, require_token,
 };
 use im_gateway::Gateway;
 use im_logic::{Logic, Router, Topics};
 use im_task::TaskWorker;
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::{
+    service::InterceptorLayer,
+    transport::{Server, server::TcpIncoming},
+};
 
 use crate::{Config, StartError, parts::Base, standalone::push};
 
@@ -75,6 +78,17 @@ async fn register(
     Ok((id, held, registration))
 }
 
+/// The token internal gRPC calls carry and require; none when unset (development).
+fn service_token(config: &Config) -> Result<Option<ServiceToken>, StartError> {
+    let token = config.service_token.expose();
+    if token.is_empty() {
+        return Ok(None);
+    }
+    ServiceToken::new(token)
+        .map(Some)
+        .map_err(|e| Base::fail("service_token", &e))
+}
+
 /// Binds the gRPC listener of `config.grpc_addr`.
 fn grpc_listener(config: &Config) -> Result<(TcpIncoming, SocketAddr), StartError> {
     let addr: SocketAddr = config
@@ -117,6 +131,9 @@ pub async fn repo(
     on_listen(addr);
     let served = Server::builder()
         .layer(ServerLayer::grpc(&base.metrics.meter("im-repo")).logger(base.log.clone()))
+        .layer(InterceptorLayer::new(require_token(service_token(
+            &config,
+        )?)))
         .add_service(RepoServiceServer::new(repo.clone()))
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
@@ -153,7 +170,7 @@ pub async fn logic(
         .balanced_channel(REPO_SERVICE)
         .map_err(|e| Base::fail("im-repo channel", &e))?;
     let repo = im_logic::guarded(
-        Arc::new(RemoteRepo::new(channel)),
+        Arc::new(RemoteRepo::new(channel).with_token(service_token(&config)?)),
         breakers.get(REPO_SERVICE),
     );
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
@@ -181,6 +198,9 @@ pub async fn logic(
     on_listen(addr);
     let served = Server::builder()
         .layer(ServerLayer::grpc(&base.metrics.meter("im-logic")).logger(base.log.clone()))
+        .layer(InterceptorLayer::new(require_token(service_token(
+            &config,
+        )?)))
         .add_service(LogicServiceServer::new(logic))
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
@@ -215,7 +235,7 @@ pub async fn task(
         .await
         .map_err(|e| Base::fail("mq topics", &e))?;
     let worker = TaskWorker::new(
-        Arc::new(RemoteRepo::new(channel)),
+        Arc::new(RemoteRepo::new(channel).with_token(service_token(&config)?)),
         Router::new(cache, mq.clone(), topics),
         mq,
         coord,
@@ -269,7 +289,7 @@ pub async fn gateway(
     let (id, held, registration) =
         register(&coord, im_task::GATEWAY_SERVICE, name, advertised).await?;
     let deps = im_gateway::Deps::new(
-        Arc::new(RemoteLogic::new(channel)),
+        Arc::new(RemoteLogic::new(channel).with_token(service_token(&config)?)),
         cache,
         mq,
         base.log.clone(),

@@ -15,8 +15,8 @@ pub use config::Config;
 pub use gochat_core::ConfigError;
 use gochat_core::{Env, Loader, Origin};
 
-/// The field holding the token signing key.
-const SIGNING_KEY: &str = "logic.jwt_secret";
+/// The fields holding secrets that, in production, must come from outside the image.
+const SECRETS: [&str; 2] = ["logic.jwt_secret", "service_token"];
 
 /// The binaries' allocator. glibc's kept each blocking thread's 19 MiB argon2 buffer: a burst
 /// of 400 logins left `gochat` at 767 MiB resident, which mimalloc hands back
@@ -82,16 +82,18 @@ impl Args {
         let defaults = defaults(loader.env());
         let loader = loader.layer("command line", flags);
         let config = loader.load_from(&defaults)?;
-        if loader.env() == Env::Production
-            && let Some(Origin::File(file)) = loader.origin(SIGNING_KEY)?
-        {
-            return Err(ConfigError::new(
-                SIGNING_KEY,
-                format!(
-                    "in production the signing key must come from outside the image (GOCHAT_LOGIC__JWT_SECRET from a secret store), not from {}",
-                    file.display()
-                ),
-            ));
+        if loader.env() == Env::Production {
+            for field in SECRETS {
+                if let Some(Origin::File(file)) = loader.origin(field)? {
+                    return Err(ConfigError::new(
+                        field,
+                        format!(
+                            "in production a secret must come from outside the image (a GOCHAT_… variable from a secret store), not from {}",
+                            file.display()
+                        ),
+                    ));
+                }
+            }
         }
         Ok(config)
     }
@@ -137,6 +139,13 @@ pub fn main(name: &str, defaults: fn(Env) -> Config, service: Service) -> ExitCo
     if name == "im-logic" && config.logic.jwt_secret.expose().is_empty() {
         eprintln!(
             "{name}: invalid config `logic.jwt_secret`: im-logic signs tokens with it; set it (GOCHAT_LOGIC__JWT_SECRET)"
+        );
+        return ExitCode::from(2);
+    }
+    let production = Env::from_env().is_ok_and(|env| env == Env::Production);
+    if name != "gochat" && production && config.service_token.expose().is_empty() {
+        eprintln!(
+            "{name}: invalid config `service_token`: in production the services' gRPC calls are authenticated; set it (GOCHAT_SERVICE_TOKEN)"
         );
         return ExitCode::from(2);
     }

@@ -12,6 +12,7 @@ use gochat_testkit::{Engine, Fixture, endpoint, endpoints, env_list};
 use support::{
     Client, PATIENCE, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
+    security,
 };
 
 struct Cluster {
@@ -81,7 +82,20 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
         ("GOCHAT_LOGIC__TOPIC_PREFIX", prefix.clone()),
         ("GOCHAT_GATEWAY__TOPIC_PREFIX", prefix.clone()),
         ("GOCHAT_METRICS__LISTEN", "127.0.0.1:0".to_owned()),
-        // deploy/config ships no signing key: the operator's, here a fresh one per cluster.
+        // Every scenario registers from 127.0.0.1; the flood at the end still meets the limit.
+        (
+            "GOCHAT_RATELIMIT__RULES__REGISTER_ADDR__BURST",
+            "150".to_owned(),
+        ),
+        // deploy/config ships no secrets: the operator's, here fresh ones per cluster.
+        (
+            "GOCHAT_SERVICE_TOKEN",
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        ),
         (
             "GOCHAT_LOGIC__JWT_SECRET",
             format!(
@@ -132,12 +146,19 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
         return; // not required in this run: the harness has said which engine is missing
     };
     let t = &cluster.target;
+    internal_calls_need_the_service_token(&cluster).await;
     scenarios::accounts(t).await;
     scenarios::single_chat(t).await;
     scenarios::history_and_receipts(t).await;
     scenarios::groups(t).await;
     scenarios::world(t).await;
     scenarios::bad_input(t).await;
+    security::usernames_are_normalised(t).await;
+    security::refresh_reuse_ends_the_session(t).await;
+    security::resends_are_acked_not_routed(t).await;
+    security::world_is_limited(t).await;
+    security::group_removal_bans_and_history_starts_at_join(t).await;
+    security::reads_are_clamped_and_fields_bounded(t).await;
 
     // kill -9 of im-logic and im-repo: every acked message survives, seq continues.
     let ann = t.a.user("ann").await;
@@ -214,6 +235,8 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
         .send(&bob, &conversation, "still served")
         .await;
     assert_eq!(ack["seq"].as_i64(), Some(last + 1));
+    // Last: it spends the address's registrations.
+    security::register_floods_are_refused(&cluster.target).await;
     drop(cluster);
 
     let pg = endpoint(Engine::Postgres).await.unwrap();
@@ -225,4 +248,39 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
         ))
         .await;
     assert!(dropped.is_ok(), "{dropped:?}");
+}
+
+/// Reaching im-repo's or im-logic's port is not enough: a call without the service token, or
+/// with another, is refused.
+async fn internal_calls_need_the_service_token(cluster: &Cluster) {
+    use gochat_proto::{
+        RemoteLogic, RemoteRepo, ServiceToken,
+        logic::{UserRef, logic_service_server::LogicService as _},
+        repo::{GetCredentialsRequest, repo_service_server::RepoService as _},
+        tonic::{Code, Request, transport::Channel},
+    };
+    let channel = |proc: &Proc| {
+        Channel::from_shared(format!("http://{}", proc.announced))
+            .unwrap()
+            .connect_lazy()
+    };
+    let wrong = ServiceToken::new("Wr0ngT0kenK9qZpV2mX4bR8nW1cL6yHf3sJd0gAe").unwrap();
+    for token in [None, Some(wrong)] {
+        let repo = RemoteRepo::new(channel(&cluster.repo)).with_token(token.clone());
+        let refused = repo
+            .get_credentials(Request::new(GetCredentialsRequest {
+                username: "anyone".into(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+        let logic = RemoteLogic::new(channel(&cluster.logic)).with_token(token);
+        let refused = logic
+            .get_profile(Request::new(UserRef {
+                user_id: "1".into(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    }
 }

@@ -8,6 +8,7 @@ use std::{path::Path, time::Duration};
 use support::{
     Client, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
+    security,
 };
 
 fn start(data_dir: &Path) -> Proc {
@@ -657,4 +658,34 @@ async fn the_page_and_every_answer_carry_the_security_headers() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_controls_hold_from_outside() {
+    with_gochat(async |t: &Target| {
+        security::usernames_are_normalised(t).await;
+        security::refresh_reuse_ends_the_session(t).await;
+        security::resends_are_acked_not_routed(t).await;
+        security::world_is_limited(t).await;
+        security::group_removal_bans_and_history_starts_at_join(t).await;
+        security::reads_are_clamped_and_fields_bounded(t).await;
+        // Last: it spends the address's registrations.
+        security::register_floods_are_refused(t).await;
+    })
+    .await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data);
+    let client = Client::new(server.announced.clone());
+    client.user("ann").await;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("jwt_secret")), 0o600);
+    assert_eq!(mode(&data.join("gochat.db")), 0o600);
 }

@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod remote;
 
 /// The id of the world channel: every user may read and write it.
@@ -23,6 +24,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+pub use auth::{ServiceToken, require_token};
 pub use prost;
 pub use remote::{RemoteLogic, RemoteRepo};
 pub use tonic;

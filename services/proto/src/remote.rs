@@ -7,6 +7,7 @@ use std::{error::Error, time::Duration};
 use tonic::{Code, Extensions, Request, Response, Status, transport::Channel};
 
 use crate::{
+    ServiceToken,
     logic::{logic_service_client::LogicServiceClient, logic_service_server::LogicService},
     repo::{repo_service_client::RepoServiceClient, repo_service_server::RepoService},
 };
@@ -15,6 +16,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct RemoteRepo {
     client: RepoServiceClient<Channel>,
+    token: Option<ServiceToken>,
 }
 
 impl RemoteRepo {
@@ -22,7 +24,15 @@ impl RemoteRepo {
     pub fn new(channel: Channel) -> Self {
         Self {
             client: RepoServiceClient::new(channel),
+            token: None,
         }
+    }
+
+    /// Every call carries `token` (the server's [`crate::require_token`] checks it).
+    #[must_use]
+    pub fn with_token(mut self, token: Option<ServiceToken>) -> Self {
+        self.token = token;
+        self
     }
 }
 
@@ -30,6 +40,7 @@ impl RemoteRepo {
 #[derive(Clone, Debug)]
 pub struct RemoteLogic {
     client: LogicServiceClient<Channel>,
+    token: Option<ServiceToken>,
 }
 
 impl RemoteLogic {
@@ -37,7 +48,15 @@ impl RemoteLogic {
     pub fn new(channel: Channel) -> Self {
         Self {
             client: LogicServiceClient::new(channel),
+            token: None,
         }
+    }
+
+    /// Every call carries `token` (the server's [`crate::require_token`] checks it).
+    #[must_use]
+    pub fn with_token(mut self, token: Option<ServiceToken>) -> Self {
+        self.token = token;
+        self
     }
 }
 
@@ -71,7 +90,10 @@ macro_rules! forward {
         impl $service for $remote {
             $(
                 async fn $name(&self, request: Request<$request>) -> Result<Response<$response>, Status> {
-                    let (metadata, _, message) = request.into_parts();
+                    let (mut metadata, _, message) = request.into_parts();
+                    if let Some(token) = &self.token {
+                        token.sign(&mut metadata);
+                    }
                     let mut attempt = 1;
                     loop {
                         let request = Request::from_parts(metadata.clone(), Extensions::default(), message.clone());

@@ -2,6 +2,7 @@
 //! CONTRACT.md, and the scenarios both the standalone and the cluster tests run.
 
 pub(crate) mod scenarios;
+pub(crate) mod security;
 
 use std::{
     collections::BTreeMap,

@@ -118,6 +118,11 @@ pub(crate) async fn accounts(t: &Target) {
         (401, 1002),
         "a used refresh token: {body}"
     );
+    // Reuse means theft or replay: the whole session ended, the rotated pair with it.
+    assert_eq!(t.b.get("/api/v1/users/profile", &access).await.0, 401);
+    let ann = t.a.login(&ann.name).await;
+    let access = ann.access.clone();
+    let pair = json!({"refresh_token": ann.refresh});
     assert_eq!(t.b.get("/api/v1/users/profile", &access).await.0, 200);
 
     // Logout: sockets of the session close with a kick, on every gateway; both tokens stop.
