@@ -14,6 +14,19 @@ pub struct TopicInfo {
     pub partitions: u32,
 }
 
+/// What the in-process broker keeps of one partition ([`Admin::retained`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retained {
+    /// The offset of the oldest record kept (`end` when none is).
+    pub start: i64,
+    /// The offset the next record will get.
+    pub end: i64,
+    /// The bytes its records count against `retention_bytes`.
+    pub bytes: usize,
+}
+
 /// Creates, deletes and lists topics; from [`Mq::admin`].
 ///
 /// ```
@@ -72,6 +85,13 @@ impl Admin<'_> {
     /// [`Error::Unavailable`] or [`Error::Timeout`] when the broker does not answer.
     pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
         self.mq.shared.client.list_topics().await
+    }
+
+    /// What the in-process broker keeps of each partition of `topic`, by partition; `None`
+    /// on Kafka or for an unknown topic. For tests and diagnostics.
+    #[doc(hidden)]
+    pub fn retained(&self, topic: &str) -> Option<Vec<Retained>> {
+        self.mq.shared.client.retained(topic)
     }
 
     /// How many partitions `topic` has.

@@ -53,9 +53,14 @@ pub struct MemoryConfig {
     pub name: String,
     /// Partitions of a topic created on first use. Default: 4.
     pub partitions: u32,
-    /// Records kept per partition; older ones are dropped, as Kafka's retention would.
-    /// Default: 100,000.
+    /// Records kept per partition; older ones are dropped, consumed or not, as Kafka's
+    /// retention would. Default: 100,000.
     pub retention: usize,
+    /// Bytes kept per partition (keys, values, header names and values), like Kafka's
+    /// `retention.bytes`: the oldest records are dropped, consumed or not, to stay under it;
+    /// the newest record is always kept. Records every group has committed past are dropped
+    /// anyway. Default: 16 MiB.
+    pub retention_bytes: usize,
 }
 
 /// Delivery guarantee asked of the broker.
@@ -215,6 +220,7 @@ impl MemoryConfig {
             name: name.into(),
             partitions: 4,
             retention: 100_000,
+            retention_bytes: 16 << 20,
         }
     }
 
@@ -231,6 +237,12 @@ impl MemoryConfig {
         if self.retention == 0 {
             return Err(ConfigError::new(
                 "backend.memory.retention",
+                "must be at least 1",
+            ));
+        }
+        if self.retention_bytes == 0 {
+            return Err(ConfigError::new(
+                "backend.memory.retention_bytes",
                 "must be at least 1",
             ));
         }
@@ -480,6 +492,27 @@ mod tests {
         assert_eq!(
             config.validate().unwrap_err().field,
             "consumer.dead_letter_suffix"
+        );
+
+        let mut memory = MemoryConfig::named("m");
+        memory.retention_bytes = 0;
+        let config = Config {
+            backend: Backend::Memory(memory),
+            ..Config::for_env(Env::Development)
+        };
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "backend.memory.retention_bytes"
+        );
+        let config: Config =
+            serde_json::from_str(r#"{"backend": {"memory": {"retention_bytes": 1024}}}"#).unwrap();
+        let Backend::Memory(memory) = config.backend else {
+            panic!("a memory backend")
+        };
+        assert_eq!(
+            (memory.retention_bytes, memory.retention),
+            (1024, 100_000),
+            "other fields keep their defaults"
         );
 
         let err = serde_json::from_str::<Config>(r#"{"consumer": {"retries": 3}}"#).unwrap_err();

@@ -28,7 +28,7 @@ use std::{
 use gochat_clog::Logger;
 use gochat_core::{BoxFuture, Context, Health, Lifecycle};
 
-pub use admin::{Admin, TopicInfo};
+pub use admin::{Admin, Retained, TopicInfo};
 pub use config::{
     Acks, Backend, Compression, Config, ConsumerConfig, KafkaConfig, MemoryConfig, Start,
 };

@@ -39,6 +39,13 @@ pub(crate) fn register(meter: &Meter, shared: &Weak<Shared>) {
         shared,
         |s| vec![(s.stats().dead_lettered, vec![])],
     );
+    observe::counter(
+        meter,
+        "mq_retention_dropped",
+        "Records the in-process broker's retention dropped before every group had read them.",
+        shared,
+        |s| vec![(s.stats().retention_dropped, vec![])],
+    );
     observe::gauge(
         meter,
         "mq_lag",

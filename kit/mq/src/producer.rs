@@ -64,7 +64,11 @@ impl Producer {
     /// within `delivery_timeout`; [`Error::Unavailable`], [`Error::UnknownTopic`], …
     pub async fn send(&self, message: Message) -> Result<Delivery> {
         let message = self.prepare(message)?;
-        let sent = self.shared.client.send(message).await;
+        let shared = &self.shared;
+        let sent = shared
+            .client
+            .send(message, &shared.counters, &shared.log)
+            .await;
         count(&self.shared.counters, &sent);
         sent
     }
@@ -77,7 +81,10 @@ impl Producer {
     /// sender: back off, or use [`Producer::send`], which waits for room).
     pub fn send_nowait(&self, message: Message) -> Result<Pending> {
         let message = self.prepare(message)?;
-        let mut pending = self.shared.client.send_nowait(message)?;
+        let shared = &self.shared;
+        let mut pending = shared
+            .client
+            .send_nowait(message, &shared.counters, &shared.log)?;
         pending.counters = Some(self.shared.counters.clone());
         Ok(pending)
     }

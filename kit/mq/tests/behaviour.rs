@@ -1,6 +1,8 @@
 //! The mq behaviour suite: every case once on the in-process broker and once on the Kafka
 //! broker from `scripts/engines`.
 
+mod common;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
@@ -10,11 +12,10 @@ use std::{
     time::Duration,
 };
 
-use gochat_clog::MemoryWriter;
 use gochat_core::{Context, Env};
 use gochat_mq::{
     Backend, Config, Error, HandlerError, KafkaConfig, MemoryConfig, Message, Mq, Options,
-    Permanent, Received, Subscription, dead_letter,
+    Permanent, Received, dead_letter,
 };
 use gochat_testkit::{Engine, Fixture, behaviour_suite, endpoint};
 use tokio::{
@@ -22,8 +23,7 @@ use tokio::{
     time::{sleep, timeout},
 };
 
-/// Generous bounds so a hang fails instead of blocking CI; never a speed assertion.
-const PATIENCE: Duration = Duration::from_secs(90);
+use common::{PATIENCE, captured_log, collect, collector, gated, take, until};
 
 #[derive(Clone)]
 struct Cluster {
@@ -73,59 +73,6 @@ async fn kafka(_fx: Fixture) -> Option<Cluster> {
         .properties
         .insert("fetch.wait.max.ms".into(), "10".into());
     Some(cluster(Backend::Kafka(Box::new(kafka))))
-}
-
-/// A handler that passes every message to the returned receiver.
-fn collector() -> (
-    impl Fn(Received) -> std::future::Ready<Result<(), HandlerError>> + Send + Sync + 'static,
-    mpsc::UnboundedReceiver<Received>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let handler = move |message: Received| {
-        std::future::ready(
-            tx.send(message)
-                .map_err(|e| HandlerError::from(e.to_string())),
-        )
-    };
-    (handler, rx)
-}
-
-/// A member of `group` reading `topic` whose messages arrive on the returned receiver.
-async fn collect(
-    mq: &Mq,
-    group: &str,
-    topic: &str,
-) -> (Subscription, mpsc::UnboundedReceiver<Received>) {
-    let (handler, rx) = collector();
-    let subscription = mq
-        .consumer(group)
-        .subscribe(&[topic], handler)
-        .await
-        .unwrap();
-    (subscription, rx)
-}
-
-/// The next `n` messages, or a failure naming how many came.
-async fn take(rx: &mut mpsc::UnboundedReceiver<Received>, n: usize) -> Vec<Received> {
-    let mut got = Vec::with_capacity(n);
-    while got.len() < n {
-        match timeout(PATIENCE, rx.recv()).await {
-            Ok(Some(message)) => got.push(message),
-            _ => panic!("received {} of {n} messages", got.len()),
-        }
-    }
-    got
-}
-
-/// Waits until `done` holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    timeout(PATIENCE, async {
-        while !done() {
-            sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
 }
 
 fn values(messages: &[Received]) -> BTreeSet<String> {
@@ -431,13 +378,7 @@ async fn graceful_shutdown_commits(cluster: Cluster, fx: Fixture) {
 }
 
 async fn trace_id_travels_in_a_header(cluster: Cluster, fx: Fixture) {
-    let out = MemoryWriter::new();
-    let log = gochat_clog::new(
-        &Context::new(),
-        gochat_clog::Config::for_env(Env::Production),
-        gochat_clog::Options::default().writer(out.clone()),
-    )
-    .unwrap();
+    let (log, out) = captured_log();
     let mq = cluster
         .mq_with(Options::default().logger(log.clone()))
         .await;
@@ -582,24 +523,7 @@ async fn lag_counts_what_is_not_committed(cluster: Cluster, fx: Fixture) {
             .await
             .unwrap();
     }
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let handler = {
-        let gate = gate.clone();
-        move |_: Received| {
-            let gate = gate.clone();
-            async move {
-                gate.acquire()
-                    .await
-                    .map(tokio::sync::SemaphorePermit::forget)?;
-                Ok::<_, HandlerError>(())
-            }
-        }
-    };
-    let subscription = mq
-        .consumer(&fx.name("group"))
-        .subscribe(&[&topic], handler)
-        .await
-        .unwrap();
+    let (subscription, gate, _handled) = gated(&mq, &fx.name("group"), &topic).await;
     until("the backlog shows as lag", || {
         subscription.stats().lag == 20
     })

@@ -6,26 +6,38 @@
 //! commits what it has done and releases it; only then does the new owner take it, starting at
 //! the committed offset. A member that disappears without leaving cleanly (dropped) releases
 //! its partitions without committing, so their unfinished messages are delivered again.
+//!
+//! Retention: a partition keeps at most `retention` records and `retention_bytes` bytes (the
+//! oldest go first, consumed or not, as with Kafka's retention), and records every group
+//! reading the topic has committed past are dropped at the commit, so memory follows the
+//! backlog rather than the history. While no group reads a topic its records are kept (up to
+//! the bounds) for the groups to come.
+
+mod log;
+mod partition;
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
-use bytes::Bytes;
+use gochat_clog::Logger;
 use gochat_core::NamedStores;
 use tokio::sync::watch;
 
 use crate::{
     Error, MemoryConfig, Start,
-    admin::TopicInfo,
+    admin::{Retained, TopicInfo},
     backend::{Assignment, Member},
     error::Result,
-    message::{Delivery, Headers, Message, Received, TopicPartition},
+    message::{Delivery, Message, Received, TopicPartition},
     stats::Counters,
     track::Tracks,
 };
+
+use log::{Bounds, Log, Stored};
+use partition::kafka_partition;
 
 static BROKERS: NamedStores<Broker> = NamedStores::new();
 
@@ -50,20 +62,6 @@ struct Topic {
 }
 
 #[derive(Default)]
-struct Log {
-    /// The offset of `records[0]`.
-    start: i64,
-    records: VecDeque<Stored>,
-}
-
-struct Stored {
-    key: Option<Bytes>,
-    value: Bytes,
-    headers: Headers,
-    timestamp: SystemTime,
-}
-
-#[derive(Default)]
 struct Group {
     /// Member id → subscribed topics.
     members: BTreeMap<u64, Vec<String>>,
@@ -72,16 +70,9 @@ struct Group {
     /// Who owns each partition now (a partition is free between release and take-over).
     owners: HashMap<TopicPartition, u64>,
     committed: HashMap<TopicPartition, i64>,
-}
-
-impl Log {
-    fn end(&self) -> i64 {
-        self.start + len_i64(self.records.len())
-    }
-}
-
-fn len_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    /// Where the group began reading a partition it has not committed yet (its start offset
+    /// when a member took it): the group needs nothing before it.
+    origins: HashMap<TopicPartition, i64>,
 }
 
 impl Topic {
@@ -94,6 +85,12 @@ impl Topic {
 }
 
 impl Group {
+    fn reads(&self, topic: &str) -> bool {
+        self.members
+            .values()
+            .any(|topics| topics.iter().any(|t| t == topic))
+    }
+
     /// Spreads each topic's partitions over the members subscribed to it.
     fn rebalance(&mut self, topics: &BTreeMap<String, Topic>) {
         self.target.clear();
@@ -143,11 +140,25 @@ impl Broker {
             .send_modify(|version| *version = version.wrapping_add(1));
     }
 
-    pub(crate) fn append(&self, message: Message) -> Result<Delivery> {
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            records: self.config.retention,
+            bytes: self.config.retention_bytes,
+        }
+    }
+
+    /// Appends `message`. Records the bounds drop to make room are counted in `counters`
+    /// (`retention_dropped`) and logged through `log`.
+    pub(crate) fn append(
+        &self,
+        message: Message,
+        counters: &Counters,
+        log: &Logger,
+    ) -> Result<Delivery> {
         if message.topic.is_empty() {
             return Err(Error::InvalidArgument("the topic name is empty".to_owned()));
         }
-        let delivery = {
+        let (delivery, dropped) = {
             let mut state = self.state();
             let state = &mut *state;
             if !state.topics.contains_key(&message.topic) {
@@ -167,25 +178,49 @@ impl Broker {
                     topic.next_partition
                 }
             };
-            let log = &mut topic.logs[partition];
-            log.records.push_back(Stored {
-                key: message.key,
-                value: message.value,
-                headers: message.headers,
-                timestamp: SystemTime::now(),
-            });
-            if log.records.len() > self.config.retention {
-                log.records.pop_front();
-                log.start += 1;
-            }
-            Delivery {
-                topic: message.topic,
+            let topic_name = message.topic.clone();
+            // Records every group had consumed went at their commit, so whatever the bounds
+            // drop here some group (or a group still to come) had not read yet.
+            let (offset, dropped) = topic.logs[partition].push(Stored::new(message), self.bounds());
+            let delivery = Delivery {
+                topic: topic_name,
                 partition: partition_i32(partition),
-                offset: log.end() - 1,
-            }
+                offset,
+            };
+            (delivery, dropped)
         };
         self.bump();
+        if dropped > 0 {
+            counters.retention_dropped(dropped, |total| {
+                gochat_clog::warn!(
+                    log,
+                    topic = %delivery.topic,
+                    partition = delivery.partition,
+                    dropped,
+                    total,
+                    "retention dropped records not every consumer group had read \
+                     (backend.memory.retention / retention_bytes)"
+                );
+            });
+        }
         Ok(delivery)
+    }
+
+    /// What each partition of `topic` keeps, or `None` for an unknown topic.
+    pub(crate) fn retained(&self, topic: &str) -> Option<Vec<Retained>> {
+        let state = self.state();
+        let topic = state.topics.get(topic)?;
+        Some(
+            topic
+                .logs
+                .iter()
+                .map(|log| Retained {
+                    start: log.start(),
+                    end: log.end(),
+                    bytes: log.bytes(),
+                })
+                .collect(),
+        )
     }
 
     pub(crate) fn create_topic(&self, name: &str, partitions: u32) -> Result<()> {
@@ -210,6 +245,7 @@ impl Broker {
             }
             for group in state.groups.values_mut() {
                 group.committed.retain(|tp, _| tp.topic != name);
+                group.origins.retain(|tp, _| tp.topic != name);
             }
             rebalance_all(&mut state);
         }
@@ -274,6 +310,35 @@ fn rebalance_all(state: &mut State) {
     }
 }
 
+/// The offset before which every group reading `tp` is done with it: the lowest committed
+/// offset (or, for a group that has not committed, where it began), over the groups that
+/// read the topic or hold an offset of `tp`. `None` while some reader has neither (it may
+/// still read from the oldest record), or when no group reads `tp` (records wait for one).
+fn consumed_by_all(groups: &HashMap<String, Group>, tp: &TopicPartition) -> Option<i64> {
+    let mut floor: Option<i64> = None;
+    for group in groups.values() {
+        let position = match group.committed.get(tp).or_else(|| group.origins.get(tp)) {
+            Some(position) => *position,
+            None if group.reads(&tp.topic) => return None,
+            None => continue,
+        };
+        floor = Some(floor.map_or(position, |floor| floor.min(position)));
+    }
+    floor
+}
+
+/// Drops the records of `tps` every group is done with. Their offsets stay what they were.
+fn compact<'a>(state: &mut State, tps: impl IntoIterator<Item = &'a TopicPartition>) {
+    for tp in tps {
+        let Some(floor) = consumed_by_all(&state.groups, tp) else {
+            continue;
+        };
+        if let Some(log) = log_of_mut(&mut state.topics, tp) {
+            log.drop_before(floor);
+        }
+    }
+}
+
 pub(crate) fn check_topic(name: &str, partitions: u32) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidArgument("the topic name is empty".to_owned()));
@@ -308,7 +373,9 @@ impl MemberSource {
         loop {
             self.changed.borrow_and_update();
             let (message, released) = self.step();
-            if released {
+            if !released.is_empty() {
+                // What the revocation committed may free records.
+                compact(&mut self.broker.state(), &released);
                 self.broker.bump();
             }
             if let Some(message) = message {
@@ -321,12 +388,12 @@ impl MemberSource {
     }
 
     /// Follows the group's assignment, then takes the next record of an owned partition
-    /// (round robin). Also says whether partitions were released.
-    fn step(&mut self) -> (Option<Received>, bool) {
+    /// (round robin). Also returns the partitions it released.
+    fn step(&mut self) -> (Option<Received>, Vec<TopicPartition>) {
         let mut state = self.broker.state();
         let State { topics, groups, .. } = &mut *state;
         let Some(group) = groups.get_mut(&self.group) else {
-            return (None, false);
+            return (None, Vec::new());
         };
 
         let lost: Vec<TopicPartition> = self
@@ -358,15 +425,17 @@ impl MemberSource {
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in free {
-            let (start, end) = log_of(topics, &tp).map_or((0, 0), |log| (log.start, log.end()));
-            let position = group
-                .committed
-                .get(&tp)
-                .copied()
-                .unwrap_or(match self.start {
+            let (start, end) = log_of(topics, &tp).map_or((0, 0), |log| (log.start(), log.end()));
+            let position = if let Some(committed) = group.committed.get(&tp) {
+                *committed
+            } else {
+                let origin = match self.start {
                     Start::Earliest => start,
                     Start::Latest => end,
-                });
+                };
+                group.origins.insert(tp.clone(), origin);
+                origin
+            };
             group.owners.insert(tp.clone(), self.id);
             self.assignment.update(|owned| {
                 owned.insert(tp.clone());
@@ -378,7 +447,8 @@ impl MemberSource {
             .owned
             .iter()
             .map(|(tp, _)| {
-                let (start, end) = log_of(topics, tp).map_or((0, 0), |log| (log.start, log.end()));
+                let (start, end) =
+                    log_of(topics, tp).map_or((0, 0), |log| (log.start(), log.end()));
                 end - group.committed.get(tp).copied().unwrap_or(start).max(start)
             })
             .sum();
@@ -397,14 +467,8 @@ impl MemberSource {
             let Some(log) = log_of(topics, tp) else {
                 continue;
             };
-            *position = (*position).max(log.start);
-            if *position >= log.end() {
-                continue;
-            }
-            let Some(record) = usize::try_from(*position - log.start)
-                .ok()
-                .and_then(|i| log.records.get(i))
-            else {
+            *position = (*position).max(log.start());
+            let Some(record) = log.get(*position) else {
                 continue;
             };
             let message = Received {
@@ -419,12 +483,13 @@ impl MemberSource {
             };
             *position += 1;
             self.cursor = index + 1;
-            return (Some(message), !lost.is_empty());
+            return (Some(message), lost);
         }
-        (None, !lost.is_empty())
+        (None, lost)
     }
 
     /// Commits offsets of partitions this member still owns; others' are stale and ignored.
+    /// Then drops the records of those partitions every group is done with.
     pub(crate) fn commit(&self, offsets: &[(TopicPartition, i64)]) {
         let mut state = self.broker.state();
         let Some(group) = state.groups.get_mut(&self.group) else {
@@ -435,6 +500,7 @@ impl MemberSource {
                 group.committed.insert(tp.clone(), *next);
             }
         }
+        compact(&mut state, offsets.iter().map(|(tp, _)| tp));
     }
 
     pub(crate) fn pause(&mut self, tp: &TopicPartition) {
@@ -481,65 +547,10 @@ fn log_of<'a>(topics: &'a BTreeMap<String, Topic>, tp: &TopicPartition) -> Optio
     topics.get(&tp.topic)?.logs.get(partition)
 }
 
-/// The partition Kafka's Java client (and librdkafka's `murmur2_random`) picks for a key, so a
-/// key lands on the same partition number in-process as on Kafka.
-fn kafka_partition(key: &[u8], partitions: usize) -> usize {
-    let positive = murmur2(key) & 0x7fff_ffff;
-    usize::try_from(positive).unwrap_or(0) % partitions
-}
-
-/// Kafka's murmur2 (seed 0x9747b28c), as in `org.apache.kafka.common.utils.Utils.murmur2`.
-fn murmur2(data: &[u8]) -> u32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    let mut h = SEED ^ length;
-    let mut chunks = data.chunks_exact(4);
-    for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let tail = chunks.remainder();
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
-    }
-    if let Some(first) = tail.first() {
-        h ^= u32::from(*first);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn murmur2_matches_the_kafka_java_client() {
-        // Apache Kafka's UtilsTest.testMurmur2 vectors (signed there).
-        for (key, expected) in [
-            ("21", -973_932_308_i32),
-            ("foobar", -790_332_482),
-            ("a-little-bit-long-string", -985_981_536),
-            ("a-little-bit-longer-string", -1_486_304_829),
-            (
-                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-                -58_897_971,
-            ),
-            ("abc", 479_470_107),
-        ] {
-            assert_eq!(murmur2(key.as_bytes()).cast_signed(), expected, "{key}");
-        }
-    }
+fn log_of_mut<'a>(
+    topics: &'a mut BTreeMap<String, Topic>,
+    tp: &TopicPartition,
+) -> Option<&'a mut Log> {
+    let partition = usize::try_from(tp.partition).ok()?;
+    topics.get_mut(&tp.topic)?.logs.get_mut(partition)
 }

@@ -9,8 +9,10 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+use gochat_clog::Logger;
+
 use crate::{
-    admin::TopicInfo,
+    admin::{Retained, TopicInfo},
     error::Result,
     message::{Delivery, Message, Received, TopicPartition},
     producer::Pending,
@@ -31,17 +33,38 @@ impl Client {
         }
     }
 
-    pub(crate) async fn send(&self, message: Message) -> Result<Delivery> {
+    /// Sends `message`; what the in-process broker's retention drops for it is counted in
+    /// `counters` and logged through `log`.
+    pub(crate) async fn send(
+        &self,
+        message: Message,
+        counters: &Counters,
+        log: &Logger,
+    ) -> Result<Delivery> {
         match self {
-            Self::Memory(broker) => broker.append(message),
+            Self::Memory(broker) => broker.append(message, counters, log),
             Self::Kafka(kafka) => kafka.send(message).await,
         }
     }
 
-    pub(crate) fn send_nowait(&self, message: Message) -> Result<Pending> {
+    /// As [`Client::send`], without waiting for the broker.
+    pub(crate) fn send_nowait(
+        &self,
+        message: Message,
+        counters: &Counters,
+        log: &Logger,
+    ) -> Result<Pending> {
         match self {
-            Self::Memory(broker) => Ok(Pending::ready(broker.append(message))),
+            Self::Memory(broker) => Ok(Pending::ready(broker.append(message, counters, log))),
             Self::Kafka(kafka) => kafka.send_nowait(message),
+        }
+    }
+
+    /// What the in-process broker keeps of `topic`; `None` on Kafka.
+    pub(crate) fn retained(&self, topic: &str) -> Option<Vec<Retained>> {
+        match self {
+            Self::Memory(broker) => broker.retained(topic),
+            Self::Kafka(_) => None,
         }
     }
 
