@@ -29,11 +29,16 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Cache, Error};
+use crate::{Cache, Error, command::Command};
 
-/// A value cached by `get_or_load` starts with one tag byte: found, or known to be missing.
+/// A value cached by `get_or_load` starts with one tag byte: found, or known to be missing;
+/// or, while a loader runs, its lease.
 const FOUND: u8 = 1;
 const MISSING: u8 = 0;
+const LEASE: u8 = 2;
+
+/// How long a loader's lease holds the key at most.
+const LEASE_TTL: Duration = Duration::from_secs(10);
 
 /// What cache-aside did through this provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +76,11 @@ impl Cache {
     ///
     /// Concurrent calls for one key that all miss run the loader once: the others wait and
     /// read what it cached. A failed load caches nothing and is returned to its caller.
+    ///
+    /// A loader holds a lease on the key while it runs; deleting the key (the invalidation
+    /// after a write) takes the lease away, and the loaded value — read before the write,
+    /// perhaps — is then returned but not cached. So a load racing an invalidation can never
+    /// put the old row back for a whole TTL, on either backend.
     /// Keys written here are framed (a tag byte first): read them only through this method.
     ///
     /// # Errors
@@ -134,10 +144,23 @@ impl Cache {
                 return Ok(cached);
             }
             counters.loads.fetch_add(1, Ordering::Relaxed);
+            let mut lease = vec![LEASE];
+            lease.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            // Another process loading the key holds it already: load, answer, cache nothing.
+            let leased = self.string().set_nx(key, &lease, Some(LEASE_TTL)).await?;
             let loaded = loader().await.map_err(|e| Error::Load {
                 key: key.to_owned(),
                 reason: e.to_string(),
-            })?;
+            });
+            let loaded = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    if leased {
+                        self.release_lease(key, lease).await?;
+                    }
+                    return Err(e);
+                }
+            };
             let (framed, ttl) = match &loaded {
                 Some(value) => {
                     let mut framed = Vec::with_capacity(value.len() + 1);
@@ -150,8 +173,19 @@ impl Cache {
                 }
                 None => (None, ttl),
             };
-            if let Some(framed) = framed {
-                self.string().set(key, framed, Some(ttl)).await?;
+            match framed {
+                Some(framed) if leased => {
+                    // Written only if no invalidation took the lease meanwhile.
+                    self.one(Command::SetIfEq {
+                        key: self.key(key),
+                        expected: lease,
+                        value: framed,
+                        ttl,
+                    })
+                    .await?;
+                }
+                None if leased => self.release_lease(key, lease).await?,
+                _ => {}
             }
             Ok(loaded)
         }
@@ -212,6 +246,15 @@ impl Cache {
     }
 
     /// `Some(Some(v))` cached value, `Some(None)` cached "missing", `None` not cached.
+    async fn release_lease(&self, key: &str, lease: Vec<u8>) -> Result<(), Error> {
+        self.one(Command::DelIfEq {
+            key: self.key(key),
+            value: lease,
+        })
+        .await
+        .map(drop)
+    }
+
     async fn read_framed(&self, key: &str) -> Result<Option<Option<Vec<u8>>>, Error> {
         Ok(match self.string().get(key).await? {
             Some(bytes) => match bytes.split_first() {

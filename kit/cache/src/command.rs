@@ -116,6 +116,14 @@ pub(crate) enum Command {
         key: String,
         value: Vec<u8>,
     },
+    /// Replaces `key`'s value with `value` (and `ttl`) if it holds `expected` (a cache-aside
+    /// lease). Replies 1 or 0.
+    SetIfEq {
+        key: String,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+        ttl: Duration,
+    },
     /// Sets the TTL of `key` if it holds `value` (lock renewal). Replies 1 or 0.
     PExpireIfEq {
         key: String,
@@ -173,6 +181,7 @@ impl Command {
             | Self::ZCount { key, .. }
             | Self::ZScore { key, .. }
             | Self::DelIfEq { key, .. }
+            | Self::SetIfEq { key, .. }
             | Self::PExpireIfEq { key, .. } => key,
         }
     }

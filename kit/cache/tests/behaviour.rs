@@ -506,6 +506,59 @@ async fn cache_aside_remembers_missing_rows_and_retries_failures(cluster: Cluste
     cache.close().await;
 }
 
+async fn cache_aside_never_caches_a_load_that_raced_an_invalidation(
+    cluster: Cluster,
+    _fx: Fixture,
+) {
+    // Two processes: one loads the old row slowly; the other writes and invalidates meanwhile.
+    let (reader, writer) = (cluster.provider().await, cluster.provider().await);
+    let (started, read_started) = tokio::sync::oneshot::channel();
+    let (go, may_finish) = tokio::sync::oneshot::channel::<()>();
+    let slow = {
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            reader
+                .get_or_load("member:7", Duration::from_secs(600), || async move {
+                    let _ = started.send(());
+                    let _ = may_finish.await;
+                    Ok::<_, std::io::Error>(Some(b"old row".to_vec()))
+                })
+                .await
+                .unwrap()
+        })
+    };
+    timeout(PATIENCE, read_started).await.unwrap().unwrap();
+    writer.keys().del(&["member:7"]).await.unwrap();
+    go.send(()).unwrap();
+    let answered = timeout(PATIENCE, slow).await.unwrap().unwrap();
+    assert_eq!(
+        answered.as_deref(),
+        Some(&b"old row"[..]),
+        "its caller gets it"
+    );
+    let next = writer
+        .get_or_load("member:7", Duration::from_secs(600), || async {
+            Ok::<_, std::io::Error>(Some(b"new row".to_vec()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next.as_deref(),
+        Some(&b"new row"[..]),
+        "the raced load did not put the old row back"
+    );
+    // Without a race, the load is cached as before.
+    let again = reader
+        .get_or_load("member:7", Duration::from_secs(600), || async {
+            Ok::<_, std::io::Error>(Some(b"not read".to_vec()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.as_deref(), Some(&b"new row"[..]));
+    reader.close().await;
+    writer.close().await;
+}
+
 async fn close_releases_locks_and_refuses_work(cluster: Cluster, _fx: Fixture) {
     let (p1, p2) = (cluster.provider().await, cluster.provider().await);
     let _guard = p1
@@ -542,6 +595,7 @@ behaviour_suite! {
         a_lock_taken_over_is_lost_and_never_released_by_its_old_holder,
         cache_aside_loads_once_for_a_hundred_concurrent_misses,
         cache_aside_remembers_missing_rows_and_retries_failures,
+        cache_aside_never_caches_a_load_that_raced_an_invalidation,
         close_releases_locks_and_refuses_work,
     ],
 }

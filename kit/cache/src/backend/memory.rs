@@ -482,6 +482,19 @@ fn apply(entries: &mut HashMap<String, Entry>, command: Command, now: Instant) -
             }
             int(usize::from(owned))
         }
+        Command::SetIfEq {
+            key,
+            expected,
+            value,
+            ttl,
+        } => match live(entries, &key, now) {
+            Some(entry) if matches!(&entry.value, Value::Str(v) if *v == expected) => {
+                entry.value = Value::Str(value);
+                entry.expires = Some(now + ttl);
+                Reply::Int(1)
+            }
+            _ => Reply::Int(0),
+        },
         Command::PExpireIfEq { key, value, ttl } => match live(entries, &key, now) {
             Some(entry) if matches!(&entry.value, Value::Str(v) if *v == value) => {
                 entry.expires = Some(now + ttl);

@@ -22,6 +22,8 @@ use crate::{
 
 /// Releases a lock only if the caller still owns it.
 const DEL_IF_EQ: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+/// Fills a cache-aside entry only if the loader's lease is still there (no invalidation since).
+const SET_IF_EQ: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
 /// Renews a lock only if the caller still owns it.
 const PEXPIRE_IF_EQ: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
@@ -248,6 +250,22 @@ fn encode(command: Command) -> (&'static str, Vec<Value>) {
                 Value::Integer(1),
                 text(key),
                 bytes(value),
+            ],
+        ),
+        Command::SetIfEq {
+            key,
+            expected,
+            value,
+            ttl,
+        } => (
+            "EVAL",
+            vec![
+                text(SET_IF_EQ.into()),
+                Value::Integer(1),
+                text(key),
+                bytes(expected),
+                bytes(value),
+                ms(ttl),
             ],
         ),
         Command::PExpireIfEq { key, value, ttl } => (
