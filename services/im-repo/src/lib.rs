@@ -10,6 +10,7 @@ mod groups;
 mod messages;
 mod migration;
 mod service;
+mod sessions;
 mod users;
 mod views;
 

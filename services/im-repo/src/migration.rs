@@ -10,7 +10,7 @@ use gochat_db::{
     sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager},
 };
 
-use crate::entity::{ban, conversation, group, member, message, user};
+use crate::entity::{ban, conversation, group, member, message, revoked, user};
 
 /// The migrator `gochat_db::Options::migrator::<Migrator>()` takes.
 #[derive(Debug)]
@@ -18,7 +18,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables), Box::new(GroupAccess)]
+        vec![
+            Box::new(CreateTables),
+            Box::new(GroupAccess),
+            Box::new(RevokedSessions),
+        ]
     }
 }
 
@@ -159,5 +163,34 @@ impl MigrationTrait for GroupAccess {
             }
         }
         manager.create_table(create(backend, ban::Entity)).await
+    }
+}
+
+/// `revoked_sessions`, with an index on the expiry the purge deletes by.
+struct RevokedSessions;
+
+impl MigrationName for RevokedSessions {
+    fn name(&self) -> &str {
+        "m0003_revoked_sessions"
+    }
+}
+
+// As above: async_trait needs SchemaManager's lifetime matched.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for RevokedSessions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_connection().get_database_backend();
+        manager
+            .create_table(create(backend, revoked::Entity))
+            .await?;
+        manager
+            .create_index(
+                index("revoked_sessions_by_expiry")
+                    .table(revoked::Entity)
+                    .col(revoked::Column::ExpiresAtMs)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -79,6 +79,8 @@ macro_rules! repo_rpcs {
             get_messages($crate::repo::GetMessagesRequest) -> $crate::repo::MessagePage;
             max_seq($crate::repo::MaxSeqRequest) -> $crate::repo::MaxSeqResponse;
             unread($crate::repo::UnreadRequest) -> $crate::repo::UnreadResponse;
+            revoke_session($crate::repo::RevokeSessionRequest) -> $crate::repo::Empty;
+            list_revoked_sessions($crate::repo::ListRevokedSessionsRequest) -> $crate::repo::RevokedSessions;
         }
     };
 }

@@ -6,4 +6,5 @@ pub(crate) mod conversation;
 pub(crate) mod group;
 pub(crate) mod member;
 pub(crate) mod message;
+pub(crate) mod revoked;
 pub(crate) mod user;
