@@ -138,6 +138,11 @@ pub async fn run(
     .limiter(limiter.clone());
     let logic = Logic::new(&base.ctx, deps, config.logic.clone())
         .map_err(|e| Base::fail("im-logic", &e))?;
+    // The cache may live in memory: the sessions ended before a restart stay ended.
+    logic
+        .restore_revocations()
+        .await
+        .map_err(|e| Base::fail("revoked sessions", &e))?;
     let upstream = logic
         .consume_upstream()
         .await

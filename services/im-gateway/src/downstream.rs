@@ -56,6 +56,11 @@ impl Gateway {
                 }
             }
             Some(Frame::Kick(k)) => {
+                // An ended session is remembered first, so a socket of it registered after
+                // this loop finds it there.
+                if k.revoked_until_ms > 0 && !k.token_id.is_empty() {
+                    registry.end_session(&k.token_id, k.revoked_until_ms);
+                }
                 // Only sockets opened with the named session; every socket when it names none.
                 for conn in registry.of_users(&downstream.user_ids) {
                     if k.token_id.is_empty() || conn.session_id == k.token_id {

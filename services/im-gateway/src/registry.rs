@@ -1,11 +1,13 @@
 //! The connections this gateway holds: by user and by id, each with a bounded send queue.
 //! Delivery never waits: a connection whose queue is full is kicked as a slow consumer.
+//! It also keeps the sessions it was told have ended, so a socket of one is refused on its
+//! next frame whenever it was registered.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard, OnceLock,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
     },
 };
 
@@ -152,10 +154,36 @@ struct Maps {
     by_id: HashMap<String, Arc<Conn>>,
 }
 
+/// Ended sessions, each until the last access token it could have issued runs out (Unix ms).
+#[derive(Default)]
+struct Ended {
+    until: HashMap<String, i64>,
+    /// In the order they came, so the expired ones are dropped from the front.
+    order: VecDeque<(i64, String)>,
+}
+
+impl Ended {
+    /// Forgets the sessions ended before `now`: none of their tokens can be alive.
+    fn purge(&mut self, now: i64) {
+        while let Some((until, _)) = self.order.front()
+            && *until <= now
+        {
+            if let Some((until, session)) = self.order.pop_front()
+                && self.until.get(&session) == Some(&until)
+            {
+                self.until.remove(&session);
+            }
+        }
+    }
+}
+
 /// Every connection of this gateway.
 #[derive(Default)]
 pub(crate) struct Registry {
     maps: Mutex<Maps>,
+    ended: Mutex<Ended>,
+    /// Whether `ended` may hold anything: frames skip its lock while nothing has ended.
+    any_ended: AtomicBool,
 }
 
 impl Registry {
@@ -217,6 +245,41 @@ impl Registry {
     pub(crate) fn len(&self) -> usize {
         lock(&self.maps).by_id.len()
     }
+
+    /// Remembers that `session` ended, until `until_ms` (Unix ms). Call it before kicking the
+    /// session's connections: one registered after that kick finds the session here.
+    pub(crate) fn end_session(&self, session: &str, until_ms: i64) {
+        self.end_session_at(session, until_ms, gochat_proto::now_ms());
+    }
+
+    fn end_session_at(&self, session: &str, until_ms: i64, now: i64) {
+        let mut ended = lock(&self.ended);
+        ended.purge(now);
+        if until_ms <= now {
+            return;
+        }
+        let until = ended.until.entry(session.to_owned()).or_default();
+        if *until >= until_ms {
+            return;
+        }
+        *until = until_ms;
+        ended.order.push_back((until_ms, session.to_owned()));
+        self.any_ended.store(true, Relaxed);
+    }
+
+    /// Whether `session` has ended: a lock and a lookup, or nothing at all while no session
+    /// has ended here.
+    pub(crate) fn has_ended(&self, session: &str) -> bool {
+        self.has_ended_at(session, gochat_proto::now_ms())
+    }
+
+    fn has_ended_at(&self, session: &str, now: i64) -> bool {
+        if !self.any_ended.load(Relaxed) {
+            return false;
+        }
+        let ended = lock(&self.ended);
+        ended.until.get(session).is_some_and(|until| *until > now)
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +319,28 @@ mod tests {
         assert!(slow.done().is_cancelled());
         assert_eq!(fast.kick_reason(), None);
         assert!(!fast.done().is_cancelled());
+    }
+
+    #[test]
+    fn an_ended_session_is_remembered_until_its_tokens_run_out() {
+        let registry = Registry::default();
+        assert!(!registry.has_ended_at("s1", 1_000));
+        registry.end_session_at("s1", 5_000, 1_000);
+        registry.end_session_at("s2", 6_000, 1_000);
+        // Told again, with a later end: the later one counts.
+        registry.end_session_at("s1", 8_000, 2_000);
+        assert!(registry.has_ended_at("s1", 4_000));
+        assert!(registry.has_ended_at("s2", 4_000));
+        assert!(!registry.has_ended_at("s3", 4_000));
+        // At 7 s the first entry of s1 and s2 are purged; s1's later end stays.
+        registry.end_session_at("s3", 9_000, 7_000);
+        assert!(registry.has_ended_at("s1", 7_000));
+        assert!(!registry.has_ended_at("s2", 7_000));
+        assert_eq!(lock(&registry.ended).until.len(), 2);
+        // An end already past is not kept.
+        registry.end_session_at("s4", 1_000, 9_500);
+        assert!(!registry.has_ended_at("s4", 9_500));
+        assert!(lock(&registry.ended).until.is_empty());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use tonic::Request;
 
 use crate::{
     ApiError, Gateway, WS_FRAME_RULE,
-    error::code::{INTERNAL, INVALID, RATE_LIMITED},
+    error::code::{INTERNAL, INVALID, RATE_LIMITED, UNAUTHORIZED},
     extract::{ClientAddr, bearer},
     frames::{ClientFrame, ErrorJson, KickJson, SendData, ServerFrame},
     limits::Slot,
@@ -140,7 +140,7 @@ pub(crate) async fn upgrade(
         .write_buffer_size(0)
         .max_message_size(hard)
         .max_frame_size(hard)
-        .on_upgrade(move |socket| gateway.connection(socket, session, slot)))
+        .on_upgrade(move |socket| gateway.connection(socket, token, session, slot)))
 }
 
 /// Sends within `budget`; false when the client is gone or too slow to take it.
@@ -239,7 +239,7 @@ fn pair_key(a: &str, b: &str) -> String {
 impl Gateway {
     /// One connection, from upgrade to close; its place under the socket caps is given back
     /// when it ends.
-    async fn connection(self, socket: WebSocket, session: Session, slot: Slot) {
+    async fn connection(self, socket: WebSocket, token: String, session: Session, slot: Slot) {
         let inner = &self.inner;
         let id = format!("{}-{}", inner.id, inner.next_conn.fetch_add(1, Relaxed));
         let (conn, frames) = Conn::new(
@@ -250,9 +250,13 @@ impl Gateway {
             inner.counters.clone(),
         );
         inner.counters.accepted.fetch_add(1, Relaxed);
-        if inner.registry.add(conn.clone()) {
-            self.mark_online(&conn.user_id).await;
-        }
+        inner.registry.add(conn.clone());
+        // Every connection writes its presence (not only a user's first here: that one's
+        // write may still be under way), then checks its session again: a logout after the
+        // upgrade's check either finds this gateway in the presence and kicks the socket, or
+        // is found by this check.
+        self.mark_online(&conn.user_id).await;
+        Box::pin(self.recheck(&conn, token, session.expires_at_ms)).await;
         // Registered after a shutdown swept the registry: kick it too.
         if self.is_stopping() {
             conn.kick(reason::SHUTDOWN);
@@ -275,9 +279,34 @@ impl Gateway {
         drop(slot);
     }
 
+    /// Kicks a just registered connection whose session ended after the upgrade checked it:
+    /// one this gateway was told of, or one im-logic now refuses. im-logic out of reach lets
+    /// it be (the upgrade checked it a moment ago).
+    async fn recheck(&self, conn: &Conn, token: String, expires_at_ms: i64) {
+        if self.inner.registry.has_ended(&conn.session_id) {
+            conn.kick(reason::LOGOUT);
+            return;
+        }
+        match self.session(&token).await {
+            Ok(_) => {}
+            Err(e) if e.code == UNAUTHORIZED => {
+                conn.kick(if until(expires_at_ms).is_zero() {
+                    reason::EXPIRED
+                } else {
+                    reason::LOGOUT
+                });
+            }
+            Err(e) => self.inner.deps.log.warn(format!(
+                "im-gateway: a new socket's session was not checked again: {}",
+                e.message
+            )),
+        }
+    }
+
     /// The reader half: client frames until the client leaves, goes quiet or is kicked. The
     /// first frame (a pong counts) must come within the handshake timeout, each next one within
-    /// the idle timeout.
+    /// the idle timeout. Every frame of a session this gateway was told has ended gets the
+    /// socket kicked instead.
     async fn read(&self, mut stream: SplitStream<WebSocket>, conn: &Conn) {
         let config = &self.inner.config;
         let mut wait = (config.handshake_timeout, reason::HANDSHAKE);
@@ -296,6 +325,10 @@ impl Gateway {
                 Ok(Some(Ok(message))) => message,
             };
             wait = (config.idle_timeout, reason::IDLE);
+            if self.inner.registry.has_ended(&conn.session_id) {
+                conn.kick(reason::LOGOUT);
+                return;
+            }
             match message {
                 Message::Text(text) => {
                     self.inner.counters.frames_in.fetch_add(1, Relaxed);

@@ -1,9 +1,15 @@
 //! Register, login, refresh (rotating), logout (revoking the session) and token checks.
 
+use std::time::Duration;
+
 use gochat_proto::{
     common::User,
+    events::{KickFrame, downstream::Frame},
     logic::{LoginRequest, RegisterRequest, Session, TokenPair},
-    repo::{CreateUserRequest, GetCredentialsRequest, GetUserRequest},
+    repo::{
+        CreateUserRequest, GetCredentialsRequest, GetUserRequest, ListRevokedSessionsRequest,
+        RevokeSessionRequest,
+    },
 };
 use tonic::Request;
 
@@ -18,6 +24,13 @@ fn refresh_key(jti: &str) -> String {
 
 fn revoked_key(sid: &str) -> String {
     format!("auth:revoked:{sid}")
+}
+
+/// The kick reason of an ended session's sockets (the gateway's `logout`).
+const LOGOUT: &str = "logout";
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Logic {
@@ -157,18 +170,80 @@ impl Logic {
         Ok(session(&claims))
     }
 
-    /// Ends `claims`' session: every token of it stops working.
+    /// Ends `claims`' session: every token of it stops working. The end is also recorded in
+    /// the repository (a standalone process reads it back at start:
+    /// [`Logic::restore_revocations`]), and every gateway the user is connected to is told,
+    /// so it kicks the session's sockets and refuses their frames for as long as an access
+    /// token of the session could live.
     async fn revoke(&self, claims: &Claims) -> Result<(), Error> {
+        let ttl = self.config.refresh_ttl;
         self.deps
             .cache
             .string()
-            .set(
-                &revoked_key(&claims.sid),
-                b"1",
-                Some(self.config.refresh_ttl),
-            )
+            .set(&revoked_key(&claims.sid), b"1", Some(ttl))
             .await?;
+        let now = gochat_proto::now_ms();
+        let record = self
+            .deps
+            .repo
+            .revoke_session(Request::new(RevokeSessionRequest {
+                session_id: claims.sid.clone(),
+                user_id: claims.sub.clone(),
+                expires_at_ms: now.saturating_add(millis(ttl)),
+            }));
+        if let Err(status) = record.await {
+            // The cache refuses the session already; only a restart of an in-memory cache
+            // would forget it.
+            gochat_clog::error!(self.deps.log, session = %claims.sid, error = %status.message(), "an ended session was not recorded in the repository");
+        }
+        let kick = Frame::Kick(KickFrame {
+            reason: LOGOUT.to_owned(),
+            token_id: claims.sid.clone(),
+            revoked_until_ms: now.saturating_add(millis(self.config.access_ttl)),
+        });
+        let sent = self
+            .router
+            .notify(vec![claims.sub.clone()], kick, &claims.sub)
+            .await;
+        if let Err(e) = sent {
+            // New sockets and every call are refused still; open ones last until their token ends.
+            gochat_clog::warn!(self.deps.log, session = %claims.sid, error = %e, "the gateways were not told of an ended session");
+        }
         Ok(())
+    }
+
+    /// Puts the ended sessions the repository recorded back into the cache; how many. A
+    /// process whose cache lives in memory (standalone) calls it at start, so a logout
+    /// outlives a restart. (A Redis cache keeps them across restarts of the services.)
+    ///
+    /// # Errors
+    /// The repository or the cache failing.
+    pub async fn restore_revocations(&self) -> Result<usize, Error> {
+        let sessions = self
+            .deps
+            .repo
+            .list_revoked_sessions(Request::new(ListRevokedSessionsRequest {}))
+            .await?
+            .into_inner()
+            .sessions;
+        let now = gochat_proto::now_ms();
+        let mut restored = 0;
+        for session in sessions {
+            let Ok(left @ 1..) = u64::try_from(session.expires_at_ms.saturating_sub(now)) else {
+                continue;
+            };
+            self.deps
+                .cache
+                .string()
+                .set(
+                    &revoked_key(&session.session_id),
+                    b"1",
+                    Some(Duration::from_millis(left)),
+                )
+                .await?;
+            restored += 1;
+        }
+        Ok(restored)
     }
 
     /// Who a valid access token belongs to.

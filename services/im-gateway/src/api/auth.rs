@@ -1,12 +1,8 @@
 //! Accounts and sessions: register, login, refresh, logout.
 
 use axum::extract::State;
-use gochat_proto::{
-    events::{Downstream, KickFrame, downstream::Frame},
-    logic::{
-        self as pb, LoginRequest, LogoutRequest, PresenceRequest, RefreshRequest, RegisterRequest,
-    },
-    prost::Message as _,
+use gochat_proto::logic::{
+    self as pb, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest,
 };
 use serde::Deserialize;
 use tonic::Request;
@@ -16,7 +12,6 @@ use super::{Answer, created, no_content, ok};
 use crate::{
     Gateway,
     extract::{Body, Caller, ClientAddr},
-    registry::reason,
     views::{TokensJson, UserBody, UserJson},
 };
 
@@ -114,7 +109,7 @@ pub(crate) async fn refresh(State(gw): State<Gateway>, Body(b): Body<RefreshBody
 }
 
 /// Ends the session: its tokens stop working at once and its sockets are closed, on every
-/// gateway that holds one.
+/// gateway that holds one (im-logic tells them; each also refuses the session's frames).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Logged out")))]
 pub(crate) async fn logout(State(gw): State<Gateway>, caller: Caller) -> Answer {
@@ -122,40 +117,6 @@ pub(crate) async fn logout(State(gw): State<Gateway>, caller: Caller) -> Answer 
         access_token: caller.token,
     }));
     done.await?;
-    let online = gw.logic().presence(Request::new(PresenceRequest {
-        user_ids: vec![caller.user_id.clone()],
-    }));
-    let gateways = match online.await {
-        Ok(answer) => answer
-            .into_inner()
-            .online
-            .remove(&caller.user_id)
-            .map(|g| g.gateway_ids)
-            .unwrap_or_default(),
-        Err(status) => {
-            gw.inner.deps.log.warn(format!(
-                "im-gateway: sockets of a logged-out session may stay open: {}",
-                status.message()
-            ));
-            Vec::new()
-        }
-    };
-    let kick = Downstream {
-        user_ids: vec![caller.user_id.clone()],
-        frame: Some(Frame::Kick(KickFrame {
-            reason: reason::LOGOUT.to_owned(),
-            token_id: caller.session_id,
-        })),
-    }
-    .encode_to_vec();
-    for gateway in gateways {
-        let message = gochat_mq::Message::new(gw.inner.topics.downstream(&gateway), kick.clone())
-            .key(caller.user_id.clone());
-        if let Err(e) = gw.inner.producer.send(message).await {
-            gw.inner.deps.log.warn(format!(
-                "im-gateway: the logout kick to {gateway} was not sent: {e}"
-            ));
-        }
-    }
+    gochat_clog::info!(gw.inner.deps.log, user = %caller.user_id, session = %caller.session_id, "a session logged out");
     no_content()
 }
