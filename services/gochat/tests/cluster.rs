@@ -12,7 +12,7 @@ use gochat_testkit::{Engine, Fixture, endpoint, endpoints, env_list};
 use support::{
     Client, PATIENCE, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
-    security,
+    security, sessions,
 };
 
 struct Cluster {
@@ -87,6 +87,11 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
             "GOCHAT_RATELIMIT__RULES__REGISTER_ADDR__BURST",
             "150".to_owned(),
         ),
+        // The sessions scenario logs in once per round of its race.
+        (
+            "GOCHAT_RATELIMIT__RULES__LOGIN_ADDR__BURST",
+            "150".to_owned(),
+        ),
         // deploy/config ships no secrets: the operator's, here fresh ones per cluster.
         (
             "GOCHAT_SERVICE_TOKEN",
@@ -159,6 +164,10 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
     security::world_is_limited(t).await;
     security::group_removal_bans_and_history_starts_at_join(t).await;
     security::reads_are_clamped_and_fields_bounded(t).await;
+    sessions::logout_closes_every_socket_of_the_session(t).await;
+    sessions::a_frame_of_an_ended_session_is_kicked(t).await;
+    sessions::refresh_reuse_closes_the_sessions_sockets(t).await;
+    sessions::sockets_racing_a_logout_all_close(t, 8).await;
 
     // kill -9 of im-logic and im-repo: every acked message survives, seq continues.
     let ann = t.a.user("ann").await;

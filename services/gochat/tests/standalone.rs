@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 use support::{
     Client, Proc, assert_acked_stored, by_seq,
     scenarios::{self, Target},
-    security,
+    security, sessions,
 };
 
 fn start(data_dir: &Path) -> Proc {
@@ -688,4 +688,76 @@ async fn the_data_dir_and_its_files_are_private() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("jwt_secret")), 0o600);
     assert_eq!(mode(&data.join("gochat.db")), 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_closes_every_socket_even_one_racing_the_logout() {
+    with_gochat(async |t: &Target| {
+        sessions::logout_closes_every_socket_of_the_session(t).await;
+        sessions::a_frame_of_an_ended_session_is_kicked(t).await;
+        sessions::refresh_reuse_closes_the_sessions_sockets(t).await;
+        sessions::sockets_racing_a_logout_all_close(t, 20).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    let client = Client::new(server.announced.clone());
+    let ann = client.user("ann").await;
+    let bob = client.user("bob").await;
+    let (status, _) = client
+        .post(
+            "/api/v1/auth/logout",
+            Some(&ann.access),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = client.get("/api/v1/users/profile", &ann.access).await;
+    assert_eq!(status, 401);
+    server.kill9();
+
+    let mut server = start(dir.path());
+    let client = Client::new(server.announced.clone());
+    let (status, body) = client.get("/api/v1/users/profile", &ann.access).await;
+    assert_eq!(status, 401, "a logged-out token after kill -9: {body}");
+    let (status, body) = client
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            serde_json::json!({"refresh_token": ann.refresh}),
+        )
+        .await;
+    assert_eq!(status, 401, "its refresh token after kill -9: {body}");
+    let (status, body) = client.get("/api/v1/users/profile", &bob.access).await;
+    assert_eq!(status, 200, "a live session survives the restart: {body}");
+    let (status, _) = client
+        .post(
+            "/api/v1/auth/logout",
+            Some(&bob.access),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(server.terminate(), "gochat exits with success on SIGTERM");
+
+    let server = start(dir.path());
+    let client = Client::new(server.announced.clone());
+    for user in [&ann, &bob] {
+        let (status, body) = client.get("/api/v1/users/profile", &user.access).await;
+        assert_eq!(status, 401, "after SIGTERM and a second restart: {body}");
+    }
+    let mut socket = tokio_tungstenite::connect_async(format!(
+        "{}/ws?token={}",
+        client.base.replace("http://", "ws://"),
+        ann.access
+    ))
+    .await;
+    assert!(
+        matches!(&mut socket, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "a socket of a logged-out session is refused after a restart"
+    );
 }

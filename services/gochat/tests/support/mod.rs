@@ -3,6 +3,7 @@
 
 pub(crate) mod scenarios;
 pub(crate) mod security;
+pub(crate) mod sessions;
 
 use std::{
     collections::BTreeMap,
