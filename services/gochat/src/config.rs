@@ -121,6 +121,8 @@ impl Config {
             ),
             (im_logic::WORLD_RULE.to_owned(), Rule::new(1, second, 5)),
             (im_logic::SEND_RULE.to_owned(), Rule::new(200, second, 400)),
+            // Being put into groups by others: 60 an hour per added user.
+            (im_logic::GROUP_ADD_RULE.to_owned(), Rule::new(60, hour, 60)),
             (im_gateway::API_RULE.to_owned(), Rule::new(200, second, 400)),
             (
                 im_gateway::WS_FRAME_RULE.to_owned(),

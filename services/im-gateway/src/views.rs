@@ -280,6 +280,9 @@ pub(crate) struct ConversationBody {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ConversationsBody {
     pub(crate) conversations: Vec<ConversationJson>,
+    /// Where the next page starts (`?cursor=`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// A group just created and its conversation.
@@ -307,8 +310,12 @@ pub(crate) struct HistoryJson {
 /// Unread counts.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct UnreadBody {
+    /// Over every conversation of the caller's, not only this page.
     pub(crate) total: i64,
     pub(crate) conversations: Vec<UnreadJson>,
+    /// Where the next page starts (`?cursor=`); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_cursor: Option<String>,
 }
 
 #[cfg(test)]

@@ -84,7 +84,14 @@ $("logout").addEventListener("click", async () => {
 
 // --- conversations --------------------------------------------------------------------------
 async function loadConversations() {
-  const { conversations } = await api("GET", "/conversations");
+  // The list comes a page at a time: follow next_cursor to the last page.
+  const conversations = [];
+  let cursor = "";
+  do {
+    const page = await api("GET", `/conversations?limit=200&cursor=${encodeURIComponent(cursor)}`);
+    conversations.push(...page.conversations);
+    cursor = page.next_cursor || "";
+  } while (cursor);
   state.conversations.clear();
   state.conversations.set("world", { id: "world", type: "world", name: "World", unread: 0 });
   for (const c of conversations) state.conversations.set(c.id, c);

@@ -23,6 +23,24 @@ const JOIN_INVITE: &str = "invite";
 /// The most messages one history page holds.
 pub const MAX_HISTORY: i32 = 100;
 
+/// The most conversations one page of the conversation or unread list holds.
+pub const MAX_LIST: i32 = 200;
+
+/// The rate-limit rule for being put into groups by someone else (created with, or added
+/// to), keyed by the added user's id: nobody can be put into groups without bound.
+pub const GROUP_ADD_RULE: &str = "group_adds";
+
+/// A list page size: 0 (the default) to [`MAX_LIST`].
+fn list_limit(limit: i32) -> Result<(), Error> {
+    if (0..=MAX_LIST).contains(&limit) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "limit must be 1 to {MAX_LIST}"
+        )))
+    }
+}
+
 impl Logic {
     /// The caller's own profile.
     ///
@@ -93,17 +111,29 @@ impl Logic {
         Ok(single.await?.into_inner())
     }
 
-    /// The caller's conversations, pinned first, then by latest message.
+    /// The first page of the caller's conversations, pinned first, then by latest message.
     ///
     /// # Errors
     /// The repository failing.
     pub async fn conversations(&self, user_id: &str) -> Result<ConversationViews, Error> {
-        let views = self
-            .deps
-            .repo
-            .list_conversations(Request::new(ListConversationsRequest {
-                user_id: user_id.to_owned(),
-            }));
+        self.conversation_page(ListConversationsRequest {
+            user_id: user_id.to_owned(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// A page of the caller's conversations (`req.user_id`), pinned first, then by latest
+    /// message, from `req.cursor` (a page's `next_cursor`), at most `req.limit` (0: 50).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a limit above [`MAX_LIST`] or a malformed cursor.
+    pub async fn conversation_page(
+        &self,
+        req: ListConversationsRequest,
+    ) -> Result<ConversationViews, Error> {
+        list_limit(req.limit)?;
+        let views = self.deps.repo.list_conversations(Request::new(req));
         Ok(views.await?.into_inner())
     }
 
@@ -150,6 +180,7 @@ impl Logic {
             &req.description,
             crate::account::MAX_DESCRIPTION,
         )?;
+        self.limit_group_adds(&req.user_id, &req.member_ids).await?;
         let group = self
             .deps
             .repo
@@ -242,6 +273,7 @@ impl Logic {
     pub async fn add_group_members(&self, req: pb::AddGroupMembersRequest) -> Result<(), Error> {
         let group = self.group_of(&req.group_id).await?;
         self.require_admin(&group, &req.user_id).await?;
+        self.limit_group_adds(&req.user_id, &req.user_ids).await?;
         self.add(&group, req.user_ids, false).await
     }
 
@@ -287,14 +319,26 @@ impl Logic {
         Ok(page.await?.into_inner())
     }
 
-    /// Unread counts of the caller's conversations.
+    /// Unread counts of the first page of the caller's conversations, and the total over all.
     ///
     /// # Errors
     /// The repository failing.
     pub async fn unread(&self, user_id: &str) -> Result<UnreadResponse, Error> {
-        let unread = self.deps.repo.unread(Request::new(UnreadRequest {
+        self.unread_page(UnreadRequest {
             user_id: user_id.to_owned(),
-        }));
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// A page of the caller's unread counts (by conversation id) from `req.cursor`, at most
+    /// `req.limit` (0: 50), and the total over all their conversations.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a limit above [`MAX_LIST`] or a malformed cursor.
+    pub async fn unread_page(&self, req: UnreadRequest) -> Result<UnreadResponse, Error> {
+        list_limit(req.limit)?;
+        let unread = self.deps.repo.unread(Request::new(req));
         Ok(unread.await?.into_inner())
     }
 
@@ -415,6 +459,22 @@ impl Logic {
         } else {
             member.joined_seq
         })
+    }
+
+    /// Takes a [`GROUP_ADD_RULE`] token for each user `by` puts into a group (once each,
+    /// never for `by` themselves): refused as a whole when any of them is over the limit.
+    async fn limit_group_adds(&self, by: &str, user_ids: &[String]) -> Result<(), Error> {
+        let mut added: Vec<&str> = user_ids
+            .iter()
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty() && *id != by)
+            .collect();
+        added.sort_unstable();
+        added.dedup();
+        for user in added {
+            self.limit(GROUP_ADD_RULE, user).await?;
+        }
+        Ok(())
     }
 
     async fn require_admin(&self, group: &Group, user_id: &str) -> Result<(), Error> {

@@ -28,7 +28,7 @@ use gochat_proto::repo::repo_service_server::RepoService;
 use gochat_uid::Uid;
 
 pub use breaker::guarded;
-pub use calls::MAX_HISTORY;
+pub use calls::{GROUP_ADD_RULE, MAX_HISTORY, MAX_LIST};
 pub use config::Config;
 pub use error::{Error, RETRY_AFTER_MS};
 pub use route::{DOWNSTREAM_PREFIX, Router, TASK_TOPIC, Topics, presence_key};

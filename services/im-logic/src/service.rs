@@ -4,7 +4,10 @@
 use gochat_proto::{
     common::{Conversation, Group, Member, User},
     logic::{self as pb, logic_service_server::LogicService},
-    repo::{ConversationViews, Empty, MessagePage, UnreadResponse},
+    repo::{
+        ConversationViews, Empty, ListConversationsRequest, MessagePage, UnreadRequest,
+        UnreadResponse,
+    },
 };
 use tonic::{Request, Response, Status};
 
@@ -47,8 +50,8 @@ rpcs! {
     find_user(this, req: pb::FindUserRequest) -> User => this.find_user(req);
     create_conversation(this, req: pb::CreateConversationRequest) -> Conversation
         => this.create_conversation(req);
-    list_conversations(this, req: pb::UserRef) -> ConversationViews
-        => this.conversations(&req.user_id);
+    list_conversations(this, req: ListConversationsRequest) -> ConversationViews
+        => this.conversation_page(req);
     update_conversation(this, req: pb::UpdateConversationRequest) -> Member
         => this.update_conversation(req);
     create_group(this, req: pb::CreateGroupRequest) -> Group => this.create_group(req);
@@ -61,7 +64,7 @@ rpcs! {
         => empty(this.remove_group_member(req));
     send_message(this, req: pb::SendMessageRequest) -> pb::Ack => this.send(req);
     history(this, req: pb::HistoryRequest) -> MessagePage => this.history(req);
-    unread(this, req: pb::UserRef) -> UnreadResponse => this.unread(&req.user_id);
+    unread(this, req: UnreadRequest) -> UnreadResponse => this.unread_page(req);
     mark_read(this, req: pb::MarkReadRequest) -> Empty
         => async move { this.mark_read(req).await.map(|_| Empty {}) };
     presence(this, req: pb::PresenceRequest) -> pb::PresenceResponse => this.presence(req);

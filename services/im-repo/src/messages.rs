@@ -1,8 +1,6 @@
 //! Messages: stored in batches (one transaction per burst, not per message), read by seq,
 //! deduplicated by (conversation, sender, client_msg_id).
 
-use std::collections::HashMap;
-
 use gochat_db::{
     TxError,
     sea_orm::{
@@ -169,25 +167,6 @@ impl Repo {
             .one(self.db.connection())
             .await?;
         Ok(row.map_or(0, |r| r.seq))
-    }
-
-    pub(crate) async fn last_messages(
-        &self,
-        conversations: &[String],
-    ) -> Result<HashMap<String, common::Message>, Error> {
-        let mut last = HashMap::new();
-        for conversation in conversations {
-            let row = self
-                .messages_in(conversation)
-                .filter(message::Column::ConversationId.eq(conversation))
-                .order_by_desc(message::Column::Seq)
-                .one(self.db.reader())
-                .await?;
-            if let Some(row) = row {
-                last.insert(conversation.clone(), convert::message(row));
-            }
-        }
-        Ok(last)
     }
 }
 

@@ -22,6 +22,11 @@ struct Cluster {
 
 impl Cluster {
     async fn repo(&self) -> Repo {
+        self.repo_and_db().await.0
+    }
+
+    /// The repository and its database handle (whose statement counter tests read).
+    async fn repo_and_db(&self) -> (Repo, gochat_db::Db) {
         let ctx = Context::new();
         let mut options = gochat_db::Options::default().migrator::<im_repo::Migrator>();
         if self.db.sharding.tables.contains_key("messages") {
@@ -42,7 +47,8 @@ impl Cluster {
         .unwrap();
         let mut config = Config::default();
         config.max_group_members = 4;
-        Repo::new(db, cache, ids, config).await.unwrap()
+        let repo = Repo::new(db.clone(), cache, ids, config).await.unwrap();
+        (repo, db)
     }
 
     async fn finish(self, repo: Repo) {
@@ -312,13 +318,17 @@ async fn messages_are_stored_once_and_paged_by_seq(cluster: Cluster, _fx: Fixtur
     let unread = repo
         .unread(Request::new(pb::UnreadRequest {
             user_id: bob.clone(),
+            ..Default::default()
         }))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(unread.total, 2);
     let views = repo
-        .list_conversations(Request::new(pb::ListConversationsRequest { user_id: bob }))
+        .list_conversations(Request::new(pb::ListConversationsRequest {
+            user_id: bob,
+            ..Default::default()
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -428,6 +438,242 @@ async fn groups_keep_to_their_size(cluster: Cluster, _fx: Fixture) {
     cluster.finish(repo).await;
 }
 
+/// Every conversation id of `user`'s list, walked `limit` at a time, checking that each page
+/// takes a fixed number of statements.
+async fn walk_conversations(
+    repo: &Repo,
+    db: &gochat_db::Db,
+    user: &str,
+    limit: i32,
+) -> Vec<String> {
+    let (mut ids, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let before = db.stats().queries;
+        let page = repo
+            .list_conversations(Request::new(pb::ListConversationsRequest {
+                user_id: user.into(),
+                cursor: cursor.clone(),
+                limit,
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let statements = db.stats().queries - before;
+        assert!(statements <= 4, "{statements} statements for one page");
+        assert!(page.conversations.len() <= limit as usize);
+        ids.extend(
+            page.conversations
+                .iter()
+                .map(|v| v.conversation.clone().unwrap().id),
+        );
+        if page.next_cursor.is_empty() {
+            return ids;
+        }
+        assert_eq!(
+            page.conversations.len(),
+            limit as usize,
+            "only the last page is short"
+        );
+        cursor = page.next_cursor;
+    }
+}
+
+async fn conversation_lists_are_paged(cluster: Cluster, _fx: Fixture) {
+    let (repo, db) = cluster.repo_and_db().await;
+    let ann = user(&repo, "ann").await;
+    let bob = user(&repo, "bob").await;
+    // Seven groups of ann's (bob in each), and one single chat.
+    let mut chats = Vec::new();
+    for i in 0..7 {
+        let group = repo
+            .create_group(Request::new(pb::CreateGroupRequest {
+                name: format!("g{i}"),
+                owner_id: ann.clone(),
+                member_ids: vec![bob.clone()],
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        chats.push(group.conversation_id);
+    }
+    let single = repo
+        .get_or_create_single(Request::new(pb::GetOrCreateSingleRequest {
+            user_id: ann.clone(),
+            peer_user_id: bob.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    chats.push(single.clone());
+    // Conversation i gets i + 1 messages, its latest at time 1000 · (i + 1); the last group
+    // (index 6) gets none.
+    let store = |chat: &str, seq: i64, at: i64| {
+        let mut m = message(chat, &bob, seq, &format!("m{seq}-{at}"));
+        m.created_at_ms = at;
+        repo.store_messages(Request::new(pb::StoreMessagesRequest { messages: vec![m] }))
+    };
+    for (i, chat) in chats.iter().enumerate() {
+        if i == 6 {
+            continue;
+        }
+        for seq in 1..=(i as i64 + 1) {
+            store(chat, seq, 1000 * seq).await.unwrap();
+        }
+    }
+    // Pinned first (chat 2), then by latest message, the silent group last.
+    repo.update_member(Request::new(pb::UpdateMemberRequest {
+        conversation_id: chats[2].clone(),
+        user_id: ann.clone(),
+        pinned: Some(true),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let order: Vec<String> = [2, 7, 5, 4, 3, 1, 0, 6]
+        .iter()
+        .map(|&i| chats[i].clone())
+        .collect();
+    for limit in [1, 3, 8, 50] {
+        assert_eq!(
+            walk_conversations(&repo, &db, &ann, limit).await,
+            order,
+            "limit {limit}"
+        );
+    }
+
+    // A page has the last message and the read pointer of each conversation.
+    let list = |cursor: &str, limit: i32| {
+        repo.list_conversations(Request::new(pb::ListConversationsRequest {
+            user_id: ann.clone(),
+            cursor: cursor.to_owned(),
+            limit,
+            ..Default::default()
+        }))
+    };
+    let first = list("", 3).await.unwrap().into_inner();
+    let single_view = &first.conversations[1];
+    assert_eq!(single_view.last_seq, 8);
+    assert_eq!(single_view.last_message.as_ref().unwrap().seq, 8);
+    assert_eq!(single_view.member.as_ref().unwrap().user_id, ann);
+
+    // The cursor is the sort key: the same page again, and activity elsewhere never repeats
+    // what was seen (a conversation that became the latest moves ahead of the cursor).
+    let second = |cursor: String| async move { list(&cursor, 3).await };
+    let ids = |views: &pb::ConversationViews| -> Vec<String> {
+        views
+            .conversations
+            .iter()
+            .map(|v| v.conversation.clone().unwrap().id)
+            .collect()
+    };
+    let again = second(first.next_cursor.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids(&again), order[3..6]);
+    assert_eq!(
+        again,
+        second(first.next_cursor.clone())
+            .await
+            .unwrap()
+            .into_inner()
+    );
+    store(&chats[0], 2, 99_000).await.unwrap();
+    let moved = second(first.next_cursor.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ids(&moved),
+        [order[3].clone(), order[4].clone(), order[5].clone()]
+    );
+    let rest = second(moved.next_cursor.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ids(&rest),
+        [order[7].clone()],
+        "chat 0 moved ahead: not listed twice"
+    );
+
+    // One conversation's view, whatever the cursor.
+    let one = repo
+        .list_conversations(Request::new(pb::ListConversationsRequest {
+            user_id: ann.clone(),
+            cursor: "not hex".into(),
+            conversation_ids: vec![chats[4].clone()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids(&one), [chats[4].clone()]);
+
+    // Unread: by conversation id, the total over all pages in every page.
+    for (i, chat) in chats.iter().enumerate().take(3) {
+        repo.set_read_seq(Request::new(pb::SetReadSeqRequest {
+            conversation_id: chat.clone(),
+            user_id: ann.clone(),
+            seq: i as i64,
+        }))
+        .await
+        .unwrap();
+    }
+    // Stored: chat 0 has 2, chat i (1 ≤ i ≤ 5) i + 1, chat 6 none, the single chat 8; read:
+    // chat 0 up to 0, chat 1 to 1, chat 2 to 2.
+    let total = 2 + (2 - 1) + (3 - 2) + 4 + 5 + 6 + 8;
+    let (mut seen, mut sum, mut cursor) = (Vec::new(), 0, String::new());
+    loop {
+        let before = db.stats().queries;
+        let page = repo
+            .unread(Request::new(pb::UnreadRequest {
+                user_id: ann.clone(),
+                cursor: cursor.clone(),
+                limit: 3,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            db.stats().queries - before <= 3,
+            "a fixed number of statements"
+        );
+        assert_eq!(page.total, total, "the total over every conversation");
+        sum += page.conversations.iter().map(|c| c.unread).sum::<i64>();
+        seen.extend(page.conversations.into_iter().map(|c| c.conversation_id));
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(sum, total);
+    let mut sorted = chats.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "every conversation once, by id");
+
+    // A malformed cursor, or a page over 200, is refused.
+    let bad = repo
+        .unread(Request::new(pb::UnreadRequest {
+            user_id: ann.clone(),
+            cursor: first.next_cursor.clone(),
+            limit: 3,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad.code(),
+        Code::InvalidArgument,
+        "a list's cursor is not unread's"
+    );
+    let big = list("", 201).await.unwrap_err();
+    assert_eq!(big.code(), Code::InvalidArgument);
+    cluster.finish(repo).await;
+}
+
 behaviour_suite! {
     backends: [sqlite, postgres_redis, mysql],
     cases: [
@@ -435,5 +681,6 @@ behaviour_suite! {
         a_pair_has_one_single_conversation,
         messages_are_stored_once_and_paged_by_seq,
         groups_keep_to_their_size,
+        conversation_lists_are_paged,
     ],
 }

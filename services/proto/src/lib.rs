@@ -100,7 +100,7 @@ macro_rules! logic_rpcs {
             get_user($crate::logic::GetUserRequest) -> $crate::common::User;
             find_user($crate::logic::FindUserRequest) -> $crate::common::User;
             create_conversation($crate::logic::CreateConversationRequest) -> $crate::common::Conversation;
-            list_conversations($crate::logic::UserRef) -> $crate::repo::ConversationViews;
+            list_conversations($crate::repo::ListConversationsRequest) -> $crate::repo::ConversationViews;
             update_conversation($crate::logic::UpdateConversationRequest) -> $crate::common::Member;
             create_group($crate::logic::CreateGroupRequest) -> $crate::common::Group;
             get_group($crate::logic::GroupRequest) -> $crate::logic::GroupInfo;
@@ -110,7 +110,7 @@ macro_rules! logic_rpcs {
             remove_group_member($crate::logic::RemoveGroupMemberRequest) -> $crate::repo::Empty;
             send_message($crate::logic::SendMessageRequest) -> $crate::logic::Ack;
             history($crate::logic::HistoryRequest) -> $crate::repo::MessagePage;
-            unread($crate::logic::UserRef) -> $crate::repo::UnreadResponse;
+            unread($crate::repo::UnreadRequest) -> $crate::repo::UnreadResponse;
             mark_read($crate::logic::MarkReadRequest) -> $crate::repo::Empty;
             presence($crate::logic::PresenceRequest) -> $crate::logic::PresenceResponse;
         }

@@ -1,7 +1,7 @@
 //! Conversations: the single chat of a pair, the caller's list, per-user settings.
 
 use axum::extract::State;
-use gochat_proto::logic::{self as pb, UserRef};
+use gochat_proto::{logic as pb, repo::ListConversationsRequest};
 use serde::Deserialize;
 use tonic::Request;
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use super::{Answer, ok};
 use crate::{
     ApiError, Gateway,
     error::{ErrorBody, code::NOT_FOUND},
-    extract::{Body, Caller, Segments},
+    extract::{Body, Caller, Params, Segments},
     views::{ConversationBody, ConversationJson, ConversationsBody},
 };
 
@@ -42,22 +42,73 @@ pub(crate) async fn create(
     ok(ConversationBody { conversation })
 }
 
-/// The caller's conversations as the contract lists them.
-async fn listed(gw: &Gateway, user_id: String) -> Result<Vec<ConversationJson>, ApiError> {
-    let views = gw
-        .logic()
-        .list_conversations(Request::new(UserRef { user_id }));
-    let views = views.await?.into_inner().conversations;
-    Ok(views.into_iter().map(ConversationJson::from).collect())
+/// The default page of the conversation and unread lists.
+pub(crate) const LIST_PAGE: i32 = 50;
+
+/// Which page of a list: after `cursor` (a page's `next_cursor`), at most `limit`.
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    pub(crate) cursor: String,
+    pub(crate) limit: Option<i32>,
 }
 
-/// The caller's conversations, pinned first, then by latest message.
+impl ListQuery {
+    /// The page size asked for (the default when none), 1 to `im_logic::MAX_LIST`.
+    pub(crate) fn limit(&self) -> Result<i32, ApiError> {
+        let limit = self.limit.unwrap_or(LIST_PAGE);
+        if (1..=im_logic::MAX_LIST).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(ApiError::invalid(format!(
+                "limit must be 1 to {}",
+                im_logic::MAX_LIST
+            )))
+        }
+    }
+}
+
+/// A page of the caller's conversations as the contract lists them, and the next cursor.
+async fn listed(
+    gw: &Gateway,
+    req: ListConversationsRequest,
+) -> Result<(Vec<ConversationJson>, String), ApiError> {
+    let views = gw.logic().list_conversations(Request::new(req));
+    let views = views.await?.into_inner();
+    let page = views.conversations.into_iter().map(ConversationJson::from);
+    Ok((page.collect(), views.next_cursor))
+}
+
+/// The caller's conversations, pinned first, then by latest message (then by id), a page at
+/// a time.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
     security(("bearer" = [])),
-    responses((status = 200, description = "The conversations", body = ConversationsBody)))]
-pub(crate) async fn list(State(gw): State<Gateway>, caller: Caller) -> Answer {
+    params(
+        ("cursor" = Option<String>, Query, description = "Where the page starts: the `next_cursor` of the page before (opaque); none for the first page"),
+        ("limit" = Option<i32>, Query, description = "1 to 200; default 50"),
+    ),
+    responses(
+        (status = 200, description = "A page of the conversations", body = ConversationsBody),
+        (status = 400, description = "A limit over 200 or a malformed cursor (1001)", body = ErrorBody),
+    ))]
+pub(crate) async fn list(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    Params(q): Params<ListQuery>,
+) -> Answer {
+    let (conversations, next_cursor) = listed(
+        &gw,
+        ListConversationsRequest {
+            user_id: caller.user_id,
+            limit: q.limit()?,
+            cursor: q.cursor,
+            ..Default::default()
+        },
+    )
+    .await?;
     ok(ConversationsBody {
-        conversations: listed(&gw, caller.user_id).await?,
+        conversations,
+        next_cursor: Some(next_cursor).filter(|c| !c.is_empty()),
     })
 }
 
@@ -95,8 +146,14 @@ pub(crate) async fn update(
             pinned: b.pinned,
         }));
     updated.await?;
-    let conversation = listed(&gw, caller.user_id)
+    let only = ListConversationsRequest {
+        user_id: caller.user_id,
+        conversation_ids: vec![id.clone()],
+        ..Default::default()
+    };
+    let conversation = listed(&gw, only)
         .await?
+        .0
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(|| ApiError::new(NOT_FOUND, format!("conversation {id} is not listed")))?;

@@ -1,12 +1,15 @@
 //! Messages: send, history, unread counts, read pointers.
 
 use axum::extract::State;
-use gochat_proto::logic::{self as pb, MarkReadRequest, SendMessageRequest, UserRef};
+use gochat_proto::{
+    logic::{self as pb, MarkReadRequest, SendMessageRequest},
+    repo::UnreadRequest,
+};
 use serde::Deserialize;
 use tonic::Request;
 use utoipa::ToSchema;
 
-use super::{Answer, no_content, ok, text};
+use super::{Answer, conversations::ListQuery, no_content, ok, text};
 use crate::{
     ApiError, Gateway,
     error::ErrorBody,
@@ -111,12 +114,26 @@ pub(crate) async fn history(
     })
 }
 
-/// Unread counts of the caller's conversations.
+/// Unread counts of the caller's conversations, a page at a time (by conversation id), and
+/// the total over all of them.
 #[utoipa::path(get, path = "/api/v1/messages/unread", tag = "messages", security(("bearer" = [])),
-    responses((status = 200, description = "The counts", body = UnreadBody)))]
-pub(crate) async fn unread(State(gw): State<Gateway>, caller: Caller) -> Answer {
-    let unread = gw.logic().unread(Request::new(UserRef {
+    params(
+        ("cursor" = Option<String>, Query, description = "Where the page starts: the `next_cursor` of the page before (opaque); none for the first page"),
+        ("limit" = Option<i32>, Query, description = "1 to 200; default 50"),
+    ),
+    responses(
+        (status = 200, description = "A page of the counts, and the total over every conversation", body = UnreadBody),
+        (status = 400, description = "A limit over 200 or a malformed cursor (1001)", body = ErrorBody),
+    ))]
+pub(crate) async fn unread(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    Params(q): Params<ListQuery>,
+) -> Answer {
+    let unread = gw.logic().unread(Request::new(UnreadRequest {
         user_id: caller.user_id,
+        limit: q.limit()?,
+        cursor: q.cursor,
     }));
     let unread = unread.await?.into_inner();
     ok(UnreadBody {
@@ -126,6 +143,7 @@ pub(crate) async fn unread(State(gw): State<Gateway>, caller: Caller) -> Answer 
             .into_iter()
             .map(UnreadJson::from)
             .collect(),
+        next_cursor: Some(unread.next_cursor).filter(|c| !c.is_empty()),
     })
 }
 

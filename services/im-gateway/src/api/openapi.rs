@@ -150,4 +150,21 @@ mod tests {
         );
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
     }
+
+    #[test]
+    fn both_conversation_lists_are_paged() {
+        let json = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, body) in [
+            ("/api/v1/conversations", "ConversationsBody"),
+            ("/api/v1/messages/unread", "UnreadBody"),
+        ] {
+            let params = json["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+            assert_eq!(names, ["cursor", "limit"], "{path}");
+            let schema = &json["components"]["schemas"][body];
+            assert!(schema["properties"]["next_cursor"].is_object(), "{body}");
+            let required = schema["required"].as_array().unwrap();
+            assert!(!required.iter().any(|r| r == "next_cursor"), "{body}");
+        }
+    }
 }
