@@ -158,6 +158,7 @@ async fn the_contract_holds_across_two_gateways_on_the_engines() {
     scenarios::groups(t).await;
     scenarios::world(t).await;
     scenarios::bad_input(t).await;
+    scenarios::conversation_lists_are_paged(t).await;
     security::usernames_are_normalised(t).await;
     security::refresh_reuse_ends_the_session(t).await;
     security::resends_are_acked_not_routed(t).await;

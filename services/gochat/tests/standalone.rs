@@ -691,6 +691,11 @@ async fn the_data_dir_and_its_files_are_private() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_lists_are_paged_and_group_adds_capped() {
+    with_gochat(scenarios::conversation_lists_are_paged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_closes_every_socket_even_one_racing_the_logout() {
     with_gochat(async |t: &Target| {
         sessions::logout_closes_every_socket_of_the_session(t).await;

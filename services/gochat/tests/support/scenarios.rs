@@ -594,3 +594,138 @@ pub(crate) async fn bad_input(t: &Target) {
     let (status, _) = t.b.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(status, 200);
 }
+
+/// Both conversation lists page with `?cursor=&limit=`, the unread total counts every
+/// conversation on every page, and nobody can be put into groups without bound.
+pub(crate) async fn conversation_lists_are_paged(t: &Target) {
+    let ann = t.a.user("ann").await;
+    let bob = t.a.user("bob").await;
+    let cat = t.a.user("cat").await;
+    // bob: seven groups of ann's and the single chat with her, one message in each, in turn.
+    let mut chats = Vec::new();
+    for i in 0..7 {
+        let (status, created) =
+            t.a.post(
+                "/api/v1/groups/create",
+                Some(&ann.access),
+                json!({"name": format!("g{i}"), "member_ids": [bob.id]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        chats.push(created["conversation_id"].as_str().unwrap().to_owned());
+    }
+    chats.push(t.a.single(&ann, &bob).await);
+    for chat in &chats {
+        t.a.send(&ann, chat, "hello").await;
+    }
+    let walk = async |path: &str, limit: usize| {
+        let mut pages = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) =
+                t.b.get(
+                    &format!("{path}?limit={limit}&cursor={cursor}"),
+                    &bob.access,
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let Some(next) = page["next_cursor"].as_str().map(str::to_owned) else {
+                pages.push(page);
+                return pages;
+            };
+            assert_eq!(page["conversations"].as_array().unwrap().len(), limit);
+            pages.push(page);
+            cursor = next;
+        }
+    };
+    let pages = walk("/api/v1/conversations", 3).await;
+    assert_eq!(pages.len(), 3, "8 conversations, 3 a page: {pages:?}");
+    let listed: Vec<Value> = pages
+        .iter()
+        .flat_map(|p| p["conversations"].as_array().unwrap().clone())
+        .collect();
+    let times: Vec<&str> = listed
+        .iter()
+        .map(|c| c["last_message"]["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "by latest message: {times:?}"
+    );
+    let mut ids: Vec<&str> = listed.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = chats.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "each conversation once");
+    let pages = walk("/api/v1/messages/unread", 3).await;
+    let mut sum = 0;
+    for page in &pages {
+        assert_eq!(page["total"], 8, "the total over every page: {page}");
+        sum += page["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["unread"].as_i64().unwrap())
+            .sum::<i64>();
+    }
+    assert_eq!(sum, 8);
+    let (_, all) = t.b.get("/api/v1/conversations", &bob.access).await;
+    assert!(
+        all.get("next_cursor").is_none(),
+        "one page by default: {all}"
+    );
+    for bad in [
+        "/api/v1/conversations?limit=201",
+        "/api/v1/conversations?limit=0",
+        "/api/v1/conversations?cursor=zz",
+        "/api/v1/messages/unread?limit=201",
+        "/api/v1/messages/unread?cursor=not-a-cursor",
+    ] {
+        let (status, body) = t.b.get(bad, &bob.access).await;
+        assert_eq!((status, code(&body)), (400, 1001), "{bad}: {body}");
+    }
+
+    // cat is put into groups until the hourly cap (60) refuses: on create and on add.
+    let mut added = 0;
+    let refused = loop {
+        let (status, body) =
+            t.a.post(
+                "/api/v1/groups/create",
+                Some(&ann.access),
+                json!({"name": "spam", "member_ids": [cat.id]}),
+            )
+            .await;
+        if status != 201 {
+            break (status, body);
+        }
+        added += 1;
+        assert!(added <= 61, "no cap on being put into groups");
+    };
+    assert_eq!((refused.0, code(&refused.1)), (429, 1006), "{}", refused.1);
+    assert!(added >= 60, "the cap is 60 an hour: {added}");
+    let (status, created) =
+        t.a.post(
+            "/api/v1/groups/create",
+            Some(&ann.access),
+            json!({"name": "empty", "member_ids": []}),
+        )
+        .await;
+    assert_eq!(status, 201, "the owner alone is never capped: {created}");
+    let group = created["group"]["id"].as_str().unwrap();
+    let (status, body) =
+        t.a.post(
+            &format!("/api/v1/groups/{group}/members"),
+            Some(&ann.access),
+            json!({"user_ids": [cat.id]}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (429, 1006), "{body}");
+    let (status, _) =
+        t.a.post(
+            &format!("/api/v1/groups/{group}/members"),
+            Some(&ann.access),
+            json!({"user_ids": [bob.id]}),
+        )
+        .await;
+    assert_eq!(status, 204, "the cap is per added user");
+}
