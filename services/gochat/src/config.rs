@@ -120,6 +120,10 @@ impl Config {
                 Rule::new(60, hour, 30),
             ),
             (im_logic::WORLD_RULE.to_owned(), Rule::new(1, second, 5)),
+            (
+                im_logic::LARGE_GROUP_RULE.to_owned(),
+                Rule::new(5, second, 20),
+            ),
             (im_logic::SEND_RULE.to_owned(), Rule::new(200, second, 400)),
             // Being put into groups by others: 60 an hour per added user.
             (im_logic::GROUP_ADD_RULE.to_owned(), Rule::new(60, hour, 60)),

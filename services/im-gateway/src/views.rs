@@ -11,10 +11,14 @@ use gochat_proto::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Unix milliseconds as RFC 3339 UTC with milliseconds.
+/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
+const LAST_RFC3339_MS: u64 = 253_402_300_799_999;
+
+/// Unix milliseconds as RFC 3339 UTC with milliseconds; times before 1970 or after the year 9999
+/// (a corrupt or hostile payload) are clamped, never a panic.
 pub(crate) fn time(ms: i64) -> String {
-    let since = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(UNIX_EPOCH + since).to_string()
+    let ms = u64::try_from(ms).unwrap_or(0).min(LAST_RFC3339_MS);
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 /// A user as its owner sees it.
@@ -321,6 +325,14 @@ pub(crate) struct UnreadBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_past_the_year_9999_or_before_1970_are_clamped_not_a_panic() {
+        // Found by fuzzing the downstream payload decoder.
+        assert_eq!(time(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(time(3_565_158_400_266_692_731), "9999-12-31T23:59:59.999Z");
+        assert_eq!(time(-5), "1970-01-01T00:00:00.000Z");
+    }
 
     #[test]
     fn times_are_rfc3339_utc_with_milliseconds() {

@@ -7,8 +7,8 @@ use gochat_proto::{
     events::{KickFrame, downstream::Frame},
     logic::{LoginRequest, RegisterRequest, Session, TokenPair},
     repo::{
-        CreateUserRequest, GetCredentialsRequest, GetUserRequest, ListRevokedSessionsRequest,
-        RevokeSessionRequest,
+        CreateUserRequest, GetCredentialsRequest, GetUserByNameRequest, GetUserRequest,
+        ListRevokedSessionsRequest, RevokeSessionRequest,
     },
 };
 use tonic::Request;
@@ -115,12 +115,8 @@ impl Logic {
         let found = self
             .deps
             .repo
-            .get_credentials(Request::new(GetCredentialsRequest { username }))
-            .await?
-            .into_inner();
-        found
-            .user
-            .ok_or_else(|| Error::Internal("credentials without their user".to_owned()))
+            .get_user_by_name(Request::new(GetUserByNameRequest { username }));
+        Ok(found.await?.into_inner())
     }
 
     /// A new token pair for a refresh token, which stops working (rotation). A refresh token

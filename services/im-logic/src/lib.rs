@@ -108,6 +108,9 @@ pub const REGISTER_ADDR_RULE: &str = "register_addr";
 /// The rate-limit rule for writing the world channel, per user (much lower than sends).
 pub const WORLD_RULE: &str = "world_send";
 
+/// The rate-limit rule for writing a group above `small_group_limit` members, per user.
+pub const LARGE_GROUP_RULE: &str = "large_group_send";
+
 /// The rate-limit rule for sends, keyed by user id.
 pub const SEND_RULE: &str = "send_message";
 

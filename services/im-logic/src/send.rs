@@ -4,7 +4,7 @@
 use gochat_proto::{
     common::{Conversation, ConversationType, Message},
     logic::{Ack, SendMessageRequest},
-    repo::{GetConversationRequest, GetMemberRequest, GetOrCreateSingleRequest},
+    repo::{GetConversationRequest, GetGroupRequest, GetMemberRequest, GetOrCreateSingleRequest},
 };
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Request};
@@ -61,6 +61,11 @@ impl Logic {
         if conversation.r#type == i32::from(ConversationType::World) {
             // Everyone reads the world channel: its own, much lower limit.
             self.limit(crate::WORLD_RULE, user).await?;
+        } else if conversation.r#type == i32::from(ConversationType::Group)
+            && self.is_large_group(&conversation).await?
+        {
+            // One message to a large group is thousands of deliveries.
+            self.limit(crate::LARGE_GROUP_RULE, user).await?;
         }
 
         let key = format!("send:{}:{user}:{}", conversation.id, req.client_msg_id);
@@ -122,6 +127,24 @@ impl Logic {
                 status.into()
             }
         })
+    }
+
+    /// Whether a group conversation has more members than go out at once (`small_group_limit`):
+    /// its messages fan out through im-task, and its senders get the `large_group_send` limit.
+    async fn is_large_group(&self, conversation: &Conversation) -> Result<bool, Error> {
+        if self.deps.limiter.is_none() {
+            return Ok(false);
+        }
+        let group = self
+            .deps
+            .repo
+            .get_group(Request::new(GetGroupRequest {
+                group_id: conversation.group_id.clone(),
+            }))
+            .await?
+            .into_inner();
+        Ok(usize::try_from(group.member_count).unwrap_or(usize::MAX)
+            > self.config.small_group_limit)
     }
 
     /// Only members may write (everyone may write the world channel).

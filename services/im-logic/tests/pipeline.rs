@@ -570,15 +570,7 @@ async fn logins_and_sends_are_rate_limited_per_user(cluster: Cluster, _fx: Fixtu
         .rule(im_logic::REGISTER_ADDR_RULE, Rule::new(1, hour, 1))
         .rule(im_logic::SEND_RULE, Rule::new(1, hour, 4))
         .rule(im_logic::WORLD_RULE, Rule::new(1, hour, 3));
-    let limiter = gochat_ratelimit::new(&Context::new(), limits, Default::default())
-        .await
-        .unwrap();
-    let logic = Logic::new(
-        &Context::new(),
-        s.deps.clone().limiter(limiter),
-        s.config.clone(),
-    )
-    .unwrap();
+    let logic = limited(&s, limits).await;
 
     for i in 0..3 {
         logic
@@ -842,6 +834,68 @@ async fn presence_is_read_for_a_batch_of_users_at_once(cluster: Cluster, _fx: Fi
     );
 }
 
+/// A second im-logic on the stack's dependencies, limited by `limits`.
+async fn limited(s: &im_testkit::Stack, limits: gochat_ratelimit::Config) -> Logic {
+    let limiter = gochat_ratelimit::new(&Context::new(), limits, Default::default())
+        .await
+        .unwrap();
+    Logic::new(
+        &Context::new(),
+        s.deps.clone().limiter(limiter),
+        s.config.clone(),
+    )
+    .unwrap()
+}
+
+async fn large_groups_have_their_own_send_limit(cluster: Cluster, _fx: Fixture) {
+    use gochat_ratelimit::Rule;
+    // small_group_limit 2: a group of three is large.
+    let s = cluster.stack(2).await.unwrap();
+    let (ann, bob, cat) = (
+        register(&s.logic, "ann").await,
+        register(&s.logic, "bob").await,
+        register(&s.logic, "cat").await,
+    );
+    let hour = Duration::from_secs(3600);
+    let limits = gochat_ratelimit::Config::for_env(Env::Development)
+        .rule(im_logic::SEND_RULE, Rule::new(1, hour, 100))
+        .rule(im_logic::GROUP_ADD_RULE, Rule::new(1, hour, 100))
+        .rule(im_logic::LARGE_GROUP_RULE, Rule::new(1, hour, 2));
+    let logic = limited(&s, limits).await;
+    let group = |name: &str, members: Vec<String>| {
+        logic.create_group(gochat_proto::logic::CreateGroupRequest {
+            user_id: ann.clone(),
+            name: name.into(),
+            member_ids: members,
+            ..Default::default()
+        })
+    };
+    let small = group("pair", vec![bob.clone()]).await.unwrap();
+    let large = group("crowd", vec![bob.clone(), cat.clone()])
+        .await
+        .unwrap();
+    for i in 0..2 {
+        logic
+            .send(send(&ann, &large.conversation_id, &format!("l{i}")))
+            .await
+            .unwrap();
+    }
+    let limited = logic
+        .send(send(&ann, &large.conversation_id, "l2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&limited, im_logic::Error::RateLimited { what, .. } if what == im_logic::LARGE_GROUP_RULE),
+        "{limited}"
+    );
+    for i in 0..3 {
+        logic
+            .send(send(&ann, &small.conversation_id, &format!("s{i}")))
+            .await
+            .unwrap();
+    }
+}
+
 behaviour_suite! {
     backends: [standalone, engines],
     cases: [
@@ -857,5 +911,6 @@ behaviour_suite! {
         a_read_receipt_reaches_the_peer_and_the_readers_other_devices,
         logic_over_grpc_answers_as_it_does_in_process,
         presence_is_read_for_a_batch_of_users_at_once,
+        large_groups_have_their_own_send_limit,
     ],
 }

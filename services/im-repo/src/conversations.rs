@@ -155,7 +155,9 @@ impl Repo {
         conversation: &str,
         user: &str,
     ) -> Result<member::Model, Error> {
-        let db = self.db.reader().clone();
+        // From the primary: a replica may still show a member who was just removed, and the
+        // cache would keep that for a whole TTL.
+        let db = self.db.connection().clone();
         let (c, u) = (conversation.to_owned(), user.to_owned());
         self.cache
             .get_or_load_json(
@@ -180,7 +182,8 @@ impl Repo {
         &self,
         conversation: &str,
     ) -> Result<Vec<member::Model>, Error> {
-        let db = self.db.reader().clone();
+        // From the primary, as above: who receives a delivery follows a removal at once.
+        let db = self.db.connection().clone();
         let owned = conversation.to_owned();
         Ok(self
             .cache

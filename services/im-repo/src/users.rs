@@ -87,6 +87,19 @@ impl Repo {
         })
     }
 
+    pub(crate) async fn get_user_by_name(
+        &self,
+        req: pb::GetUserByNameRequest,
+    ) -> Result<common::User, Error> {
+        let username = required("username", &req.username)?;
+        let row = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(self.db.reader())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {username}")))?;
+        Ok(convert::user(row))
+    }
+
     pub(crate) async fn update_user(
         &self,
         req: pb::UpdateUserRequest,

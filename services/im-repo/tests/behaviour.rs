@@ -185,6 +185,24 @@ async fn users_are_unique_and_read_through_the_cache(cluster: Cluster, _fx: Fixt
         .unwrap()
         .into_inner();
     assert_eq!(credentials.password_hash, "hash-of-ann");
+    let by_name = repo
+        .get_user_by_name(Request::new(pb::GetUserByNameRequest {
+            username: "ann".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        by_name.id, ann,
+        "the user, and no credentials in the answer"
+    );
+    let unknown = repo
+        .get_user_by_name(Request::new(pb::GetUserByNameRequest {
+            username: "nobody".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
     cluster.finish(repo).await;
 }
 

@@ -63,6 +63,7 @@ macro_rules! repo_rpcs {
             get_user($crate::repo::GetUserRequest) -> $crate::common::User;
             get_users($crate::repo::GetUsersRequest) -> $crate::repo::Users;
             get_credentials($crate::repo::GetCredentialsRequest) -> $crate::repo::Credentials;
+            get_user_by_name($crate::repo::GetUserByNameRequest) -> $crate::common::User;
             update_user($crate::repo::UpdateUserRequest) -> $crate::common::User;
             get_or_create_single($crate::repo::GetOrCreateSingleRequest) -> $crate::common::Conversation;
             get_conversation($crate::repo::GetConversationRequest) -> $crate::common::Conversation;

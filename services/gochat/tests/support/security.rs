@@ -236,6 +236,14 @@ pub(crate) async fn group_removal_bans_and_history_starts_at_join(t: &Target) {
     let (status, body) = join(&t.b, &bob, &group).await;
     assert_eq!((status, code(&body)), (403, 1005), "banned: {body}");
     let (status, body) =
+        t.b.post(
+            "/api/v1/messages/send",
+            Some(&bob.access),
+            json!({"conversation_id": conversation, "content": "still here?", "message_type": "text", "client_msg_id": "gone"}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, 1005), "no writing: {body}");
+    let (status, body) =
         t.b.get(
             &format!("/api/v1/messages/history?conversation_id={conversation}"),
             &bob.access,
