@@ -222,6 +222,9 @@ async fn write(
     }
 }
 
+/// How long a closing socket waits for the client's close frame.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// How long until `expires_at_ms` (Unix ms).
 fn until(expires_at_ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(expires_at_ms - gochat_proto::now_ms()).unwrap_or(0))
@@ -261,7 +264,7 @@ impl Gateway {
         if self.is_stopping() {
             conn.kick(reason::SHUTDOWN);
         }
-        let (sink, stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let expires = Instant::now() + until(session.expires_at_ms);
         let writer = tokio::spawn(write(
             sink,
@@ -270,12 +273,23 @@ impl Gateway {
             inner.config.heartbeat,
             expires,
         ));
-        self.read(stream, &conn).await;
+        self.read(&mut stream, &conn).await;
         conn.end();
-        let _ = writer.await;
         if inner.registry.remove(&conn) {
             self.mark_offline(&conn.user_id).await;
         }
+        // Reads on while the writer sends the kick and the close frame, until the client's
+        // close: a socket dropped with unread client frames is reset, and a reset loses the
+        // kick frame still on its way to the client.
+        let drain = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = timeout(LINGER, drain).await;
+        let _ = writer.await;
         drop(slot);
     }
 
@@ -307,7 +321,7 @@ impl Gateway {
     /// first frame (a pong counts) must come within the handshake timeout, each next one within
     /// the idle timeout. Every frame of a session this gateway was told has ended gets the
     /// socket kicked instead.
-    async fn read(&self, mut stream: SplitStream<WebSocket>, conn: &Conn) {
+    async fn read(&self, stream: &mut SplitStream<WebSocket>, conn: &Conn) {
         let config = &self.inner.config;
         let mut wait = (config.handshake_timeout, reason::HANDSHAKE);
         let mut denied = 0;

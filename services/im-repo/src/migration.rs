@@ -4,8 +4,12 @@
 use gochat_db::{
     ShardSchema,
     sea_orm::{
-        ConnectionTrait, DbBackend, DbErr, EntityTrait, Schema,
-        sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table, TableCreateStatement},
+        ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+        Schema,
+        sea_query::{
+            Alias, ColumnDef, Expr, ExprTrait, Func, Index, IndexCreateStatement, Table,
+            TableCreateStatement,
+        },
     },
     sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager},
 };
@@ -22,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTables),
             Box::new(GroupAccess),
             Box::new(RevokedSessions),
+            Box::new(NormalUsernames),
         ]
     }
 }
@@ -192,5 +197,57 @@ impl MigrationTrait for RevokedSessions {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Usernames are stored in their normal form (trimmed, lower case) since im-logic normalises
+/// them; accounts made before are brought to it, so they can still log in on every database.
+/// A name whose normal form another account holds already stays as it is (its owner cannot log
+/// in by name until an operator renames one of the two): nothing is merged or lost.
+struct NormalUsernames;
+
+impl MigrationName for NormalUsernames {
+    fn name(&self) -> &str {
+        "m0004_normal_usernames"
+    }
+}
+
+// As above: async_trait needs SchemaManager's lifetime matched.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for NormalUsernames {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let column = || Expr::col(user::Column::Username);
+        // Only the rows to change: old names were ASCII, so lower case and trimming suffice.
+        let legacy: Vec<(String, String)> = user::Entity::find()
+            .select_only()
+            .columns([user::Column::Id, user::Column::Username])
+            .filter(
+                column()
+                    .ne(Func::lower(column()))
+                    .or(column().ne(Func::cust("TRIM").arg(column()))),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, name) in legacy {
+            let normal = name.trim().to_lowercase();
+            // Checked first rather than caught: a failed statement would end the whole
+            // migration's transaction on PostgreSQL.
+            let taken = user::Entity::find()
+                .filter(user::Column::Username.eq(normal.as_str()))
+                .one(db)
+                .await?
+                .is_some();
+            if !taken {
+                user::Entity::update_many()
+                    .col_expr(user::Column::Username, Expr::value(normal))
+                    .filter(user::Column::Id.eq(id))
+                    .exec(db)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
