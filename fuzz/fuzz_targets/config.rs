@@ -18,6 +18,7 @@ fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("gochat-fuzz-config-{}", std::process::id()));
+        // The harness cannot run without its scratch directory: a broken setup, not an input.
         std::fs::create_dir_all(&dir).expect("a scratch directory");
         dir
     })
@@ -48,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
         Config::standalone(env)
     };
     let path = scratch().join(format!("gochat.{extension}"));
+    // As above: a full disk is a broken harness, not a finding.
     std::fs::write(&path, file).expect("the scratch file written");
     let loaded = Loader::new(env).file(&path).vars(vars).load_from(&defaults);
     if let Err(e) = loaded {

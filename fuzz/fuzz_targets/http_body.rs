@@ -1,9 +1,11 @@
 //! Every JSON request body of im-gateway's HTTP API, read by the handlers' own `Body`
 //! extractor: the first byte picks an endpoint that takes a body (all of them, found in the
-//! OpenAPI document), the rest is the body. im-logic is a stub that takes any token and answers
-//! every call "not found", so a body either is refused (4xx) or reaches it; never a panic or a
-//! 5xx.
+//! OpenAPI document), the rest is the body. im-logic is replaced by `AnyToken`, which takes any
+//! token and answers every call "not found", so a body either is refused (4xx) or reaches it;
+//! never a panic or a 5xx.
 #![no_main]
+// The harness's own setup (runtime, in-memory providers, the OpenAPI document it reads) panics
+// with `expect` when it cannot start: that is a broken harness, never an input under test.
 
 use std::{any::Any, net::SocketAddr, sync::Arc, sync::OnceLock};
 
@@ -22,7 +24,7 @@ use tower_service::Service as _;
 
 /// im-logic as the fuzz target needs it: any token is user 1's session, every other call is
 /// "not found".
-struct Stub;
+struct AnyToken;
 
 fn answer<T: 'static>() -> Result<tonic::Response<T>, tonic::Status> {
     let session: Box<dyn Any> = Box::new(Session {
@@ -32,14 +34,16 @@ fn answer<T: 'static>() -> Result<tonic::Response<T>, tonic::Status> {
     });
     match session.downcast::<T>() {
         Ok(session) => Ok(tonic::Response::new(*session)),
-        Err(_) => Err(tonic::Status::not_found("the fuzz stub has nothing")),
+        Err(_) => Err(tonic::Status::not_found(
+            "nothing here: the fuzz target's im-logic",
+        )),
     }
 }
 
-macro_rules! stub {
+macro_rules! any_token {
     ($($name:ident($request:ty) -> $response:ty;)*) => {
         #[tonic::async_trait]
-        impl LogicService for Stub {
+        impl LogicService for AnyToken {
             $(
                 async fn $name(
                     &self,
@@ -52,7 +56,7 @@ macro_rules! stub {
     };
 }
 
-gochat_proto::logic_rpcs!(stub);
+gochat_proto::logic_rpcs!(any_token);
 
 struct Api {
     runtime: Runtime,
@@ -92,7 +96,12 @@ fn api() -> &'static Api {
             )
             .await
             .expect("the memory mq");
-            let deps = Deps::new(Arc::new(Stub), cache, mq, gochat_clog::Logger::current());
+            let deps = Deps::new(
+                Arc::new(AnyToken),
+                cache,
+                mq,
+                gochat_clog::Logger::current(),
+            );
             let gateway = Gateway::new(&ctx, "fuzz", deps, im_gateway::Config::default())
                 .await
                 .expect("a gateway");

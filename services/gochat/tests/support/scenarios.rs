@@ -13,7 +13,8 @@ pub(crate) struct Target {
     pub(crate) b: Client,
 }
 
-fn code(body: &Value) -> i64 {
+/// The contract's error code of an error body (0 when it has none).
+pub(crate) fn code(body: &Value) -> i64 {
     body["code"].as_i64().unwrap_or_default()
 }
 

@@ -5,11 +5,11 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Client, User, scenarios::Target, unique};
-
-fn code(body: &Value) -> i64 {
-    body["code"].as_i64().unwrap_or_default()
-}
+use super::{
+    Client, User,
+    scenarios::{Target, code},
+    unique,
+};
 
 async fn login(c: &Client, name: &str, password: &str) -> (u16, Value) {
     c.post(

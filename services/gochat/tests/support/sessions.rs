@@ -7,14 +7,13 @@ use futures_util::{SinkExt, StreamExt, future::join_all};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::{Client, Socket, User, scenarios::Target};
+use super::{
+    Client, Socket, User,
+    scenarios::{Target, code},
+};
 
 /// A generous bound on a kicked socket closing: a failure past it, never a measurement.
 const CLOSES_WITHIN: Duration = Duration::from_secs(10);
-
-fn code(body: &Value) -> i64 {
-    body["code"].as_i64().unwrap_or_default()
-}
 
 /// A new session of `name`, waiting out the login limits (the loops below log in often).
 async fn session(c: &Client, name: &str) -> User {
