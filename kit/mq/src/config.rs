@@ -42,6 +42,57 @@ pub enum Backend {
     Memory(MemoryConfig),
     /// A Kafka-protocol broker, through librdkafka.
     Kafka(Box<KafkaConfig>),
+    /// Redis Streams (Redis 7+): a stream per partition, partitions leased to group members
+    /// (docs/mq.md says what this engine keeps of Kafka's guarantees).
+    Redis(RedisConfig),
+}
+
+/// The Redis Streams backend.
+///
+/// ```
+/// use gochat_mq::{Backend, Config, RedisConfig};
+/// use gochat_core::Env;
+///
+/// let config: Config = serde_json::from_str(r#"{
+///     "backend": {"redis": {"url": "redis://:s3cret@10.0.0.8:6379", "session_timeout": "10s"}}
+/// }"#).unwrap();
+/// config.validate().unwrap();
+/// assert!(!format!("{config:?}").contains("s3cret"), "the password stays out of Debug");
+/// let Backend::Redis(redis) = config.backend else { unreachable!() };
+/// assert_eq!(redis.partitions, RedisConfig::for_env(Env::Production).partitions);
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// A standalone (or sentinel, `redis-sentinel://`) Redis 7+. Default:
+    /// `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// Prefix of every key the backend writes. Default: `gochat:mq`.
+    pub prefix: String,
+    /// Partitions of a topic created on first use (a send to a topic nobody created, e.g. a
+    /// dead-letter topic). Default: 4.
+    pub partitions: u32,
+    /// Entries kept per partition, roughly (`XADD … MAXLEN ~`): older ones are dropped,
+    /// consumed or not, as Kafka's retention would. Default: 1,000,000.
+    pub retention: u64,
+    /// A member that has not renewed its membership and partition leases for this long is
+    /// out of its group; its partitions go to the others, from their committed offsets.
+    /// Default: 6 s (development), 10 s (production).
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// How often a member renews its leases, rebalances and refreshes its lag; also the
+    /// longest a read blocks. Default: 500 ms.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Bound on connecting and on each command. Default: 5 s.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// Messages written in one pipeline at most. Default: 1,024.
+    pub batch_size: usize,
+    /// Messages waiting for the writer at most; `send_nowait` beyond it is
+    /// [`Error::QueueFull`](crate::Error::QueueFull). Default: 100,000.
+    pub queue_size: usize,
 }
 
 /// The in-process broker.
@@ -202,6 +253,7 @@ impl Config {
         match &self.backend {
             Backend::Memory(memory) => memory.validate()?,
             Backend::Kafka(kafka) => kafka.validate()?,
+            Backend::Redis(redis) => redis.validate()?,
         }
         self.consumer.validate("consumer")
     }
@@ -383,6 +435,98 @@ impl fmt::Debug for KafkaConfig {
             .field("replication_factor", &self.replication_factor)
             .field("stats_interval", &self.stats_interval)
             .field("properties", &properties)
+            .finish()
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self::for_env(Env::Production)
+    }
+}
+
+impl RedisConfig {
+    /// Redis on localhost, with the session timeout for `env`.
+    pub fn for_env(env: Env) -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".to_owned(),
+            prefix: "gochat:mq".to_owned(),
+            partitions: 4,
+            retention: 1_000_000,
+            session_timeout: Duration::from_secs(match env {
+                Env::Development => 6,
+                Env::Production => 10,
+            }),
+            heartbeat_interval: Duration::from_millis(500),
+            command_timeout: Duration::from_secs(5),
+            batch_size: 1024,
+            queue_size: 100_000,
+        }
+    }
+
+    /// Redis at `url`, other fields for `env`.
+    pub fn with_url(env: Env, url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            ..Self::for_env(env)
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let field = |name: &str| format!("backend.redis.{name}");
+        if fred::types::config::Config::from_url(&self.url).is_err() {
+            return Err(ConfigError::new(
+                field("url"),
+                format!("{} is not a Redis URL", gochat_core::redact_url(&self.url)),
+            ));
+        }
+        if self.prefix.is_empty() {
+            return Err(ConfigError::new(field("prefix"), "must not be empty"));
+        }
+        for (name, value) in [
+            ("partitions", u64::from(self.partitions)),
+            ("retention", self.retention),
+            ("batch_size", self.batch_size as u64),
+            ("queue_size", self.queue_size as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(field(name), "must be at least 1"));
+            }
+        }
+        if self.heartbeat_interval < Duration::from_millis(10) {
+            return Err(ConfigError::new(
+                field("heartbeat_interval"),
+                "must be at least 10 ms",
+            ));
+        }
+        if self.session_timeout < self.heartbeat_interval * 3 {
+            return Err(ConfigError::new(
+                field("session_timeout"),
+                "must be at least three heartbeat intervals",
+            ));
+        }
+        if self.command_timeout < Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                field("command_timeout"),
+                "must be at least 1 ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &gochat_core::redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("partitions", &self.partitions)
+            .field("retention", &self.retention)
+            .field("session_timeout", &self.session_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("command_timeout", &self.command_timeout)
+            .field("batch_size", &self.batch_size)
+            .field("queue_size", &self.queue_size)
             .finish()
     }
 }

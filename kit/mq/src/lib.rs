@@ -30,7 +30,8 @@ use gochat_core::{BoxFuture, Context, Health, Lifecycle};
 
 pub use admin::{Admin, Retained, TopicInfo};
 pub use config::{
-    Acks, Backend, Compression, Config, ConsumerConfig, KafkaConfig, MemoryConfig, Start,
+    Acks, Backend, Compression, Config, ConsumerConfig, KafkaConfig, MemoryConfig, RedisConfig,
+    Start,
 };
 pub use consumer::{Consumer, Subscription};
 pub use error::Error;
@@ -40,7 +41,7 @@ pub use producer::{Pending, Producer};
 pub use stats::Stats;
 pub use trace::TRACE_HEADER;
 
-use backend::{Client, kafka::KafkaClient, memory::Broker};
+use backend::{Client, kafka::KafkaClient, memory::Broker, redis::RedisClient};
 use stats::Counters;
 
 /// Injected dependencies.
@@ -84,6 +85,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Mq, Err
         Backend::Kafka(kafka) => {
             Client::Kafka(Box::new(KafkaClient::connect(kafka, log.clone()).await?))
         }
+        Backend::Redis(redis) => Client::Redis(RedisClient::connect(redis, log.clone()).await?),
     };
     gochat_clog::info!(log, backend = client.name(), "mq ready");
     let mq = Mq {
@@ -180,7 +182,7 @@ impl Mq {
         self.shared.stats()
     }
 
-    /// `"memory"` or `"kafka"`.
+    /// `"memory"`, `"kafka"` or `"redis"`.
     pub fn backend_name(&self) -> &'static str {
         self.shared.client.name()
     }

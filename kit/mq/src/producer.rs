@@ -9,7 +9,7 @@ use std::{
 
 use crate::{
     Error, Shared,
-    backend::kafka::DeliveryWait,
+    backend::{kafka::DeliveryWait, redis::RedisWait},
     error::Result,
     message::{Delivery, Message},
     stats::Counters,
@@ -115,6 +115,7 @@ pub struct Pending {
 enum State {
     Ready(Option<Result<Delivery>>),
     Kafka { future: DeliveryWait, topic: String },
+    Redis(RedisWait),
 }
 
 impl std::fmt::Debug for Pending {
@@ -127,6 +128,13 @@ impl Pending {
     pub(crate) fn ready(result: Result<Delivery>) -> Self {
         Self {
             state: State::Ready(Some(result)),
+            counters: None,
+        }
+    }
+
+    pub(crate) fn redis(wait: RedisWait) -> Self {
+        Self {
+            state: State::Redis(wait),
             counters: None,
         }
     }
@@ -158,6 +166,10 @@ impl Future for Pending {
                     &format!("sending to {topic}"),
                 )),
                 Poll::Ready(Err(_)) => Err(Error::Closed),
+            },
+            State::Redis(wait) => match Pin::new(wait).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result.unwrap_or(Err(Error::Closed)),
             },
         };
         if let Some(counters) = this.counters.take() {

@@ -1,4 +1,4 @@
-//! Topic administration, on the in-process broker and on the Kafka broker.
+//! Topic administration, on the in-process broker, the Kafka broker and Redis Streams.
 //!
 //! Its own test binary, so no consumer of this process fetches while a topic is deleted:
 //! tansu 0.6 answers such a fetch with a topic id of zero and a leader hint, and librdkafka
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use gochat_core::{Context, Env, Health};
-use gochat_mq::{Backend, Config, Error, KafkaConfig, MemoryConfig, Mq, Options};
+use gochat_mq::{Backend, Config, Error, KafkaConfig, MemoryConfig, Mq, Options, RedisConfig};
 use gochat_testkit::{Engine, Fixture, behaviour_suite, endpoint};
 use tokio::time::{sleep, timeout};
 
@@ -29,6 +29,13 @@ async fn kafka(_fx: Fixture) -> Option<Mq> {
     let brokers = endpoint(Engine::Kafka).await?;
     let kafka = KafkaConfig::with_brokers(Env::Development, &brokers);
     Some(provider(Backend::Kafka(Box::new(kafka))).await)
+}
+
+async fn redis(fx: Fixture) -> Option<Mq> {
+    let url = endpoint(Engine::Redis).await?;
+    let mut redis = RedisConfig::with_url(Env::Development, &url);
+    redis.prefix = format!("mq-test:{}", fx.prefix());
+    Some(provider(Backend::Redis(redis)).await)
 }
 
 async fn topics_are_administered(mq: Mq, fx: Fixture) {
@@ -74,6 +81,6 @@ async fn until_gone(mq: &Mq, topic: &str) {
 }
 
 behaviour_suite! {
-    backends: [memory, kafka],
+    backends: [memory, kafka, redis],
     cases: [topics_are_administered],
 }

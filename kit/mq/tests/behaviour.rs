@@ -1,5 +1,5 @@
-//! The mq behaviour suite: every case once on the in-process broker and once on the Kafka
-//! broker from `scripts/engines`.
+//! The mq behaviour suite: every case on the in-process broker, on the Kafka broker and on
+//! Redis Streams, both from `scripts/engines`.
 
 mod common;
 
@@ -15,7 +15,7 @@ use std::{
 use gochat_core::{Context, Env};
 use gochat_mq::{
     Backend, Config, Error, HandlerError, KafkaConfig, MemoryConfig, Message, Mq, Options,
-    Permanent, Received, dead_letter,
+    Permanent, Received, RedisConfig, dead_letter,
 };
 use gochat_testkit::{Engine, Fixture, behaviour_suite, endpoint};
 use tokio::{
@@ -73,6 +73,14 @@ async fn kafka(_fx: Fixture) -> Option<Cluster> {
         .properties
         .insert("fetch.wait.max.ms".into(), "10".into());
     Some(cluster(Backend::Kafka(Box::new(kafka))))
+}
+
+async fn redis(fx: Fixture) -> Option<Cluster> {
+    let url = endpoint(Engine::Redis).await?;
+    let mut redis = RedisConfig::with_url(Env::Development, &url);
+    // Keys of this run only.
+    redis.prefix = format!("mq-test:{}", fx.prefix());
+    Some(cluster(Backend::Redis(redis)))
 }
 
 fn values(messages: &[Received]) -> BTreeSet<String> {
@@ -153,6 +161,59 @@ async fn per_key_order_holds_across_a_thousand_messages(cluster: Cluster, fx: Fi
     assert_eq!(last.len(), 10);
     assert_eq!(values(&got).len(), 1000, "each message once");
     subscription.shutdown().await;
+}
+
+async fn per_key_order_holds_across_two_members(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "shared", 4).await;
+    let group = fx.name("group");
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Received)>();
+    let member = |id: usize| {
+        let tx = tx.clone();
+        move |message: Received| {
+            std::future::ready(
+                tx.send((id, message))
+                    .map_err(|e| HandlerError::from(e.to_string())),
+            )
+        }
+    };
+    let other = cluster.mq().await;
+    let one = mq
+        .consumer(&group)
+        .subscribe(&[&topic], member(1))
+        .await
+        .unwrap();
+    let two = other
+        .consumer(&group)
+        .subscribe(&[&topic], member(2))
+        .await
+        .unwrap();
+    until("each member owns two partitions", || {
+        one.assignment().len() == 2 && two.assignment().len() == 2
+    })
+    .await;
+    let producer = mq.producer();
+    let pending: Vec<_> = (0..400)
+        .map(|i| {
+            let key = format!("conversation-{}", i % 8);
+            let message = Message::new(topic.as_str(), format!("{key}:{i}")).key(key);
+            producer.send_nowait(message).unwrap()
+        })
+        .collect();
+    futures_util::future::try_join_all(pending).await.unwrap();
+    let mut last: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+    let mut members = BTreeSet::new();
+    for _ in 0..400 {
+        let (id, message) = timeout(PATIENCE, rx.recv()).await.unwrap().unwrap();
+        members.insert(id);
+        let (key, n) = message.value_str().unwrap().split_once(':').unwrap();
+        let n: i64 = n.parse().unwrap();
+        let (owner, previous) = last.insert(key.to_owned(), (id, n)).unwrap_or((id, -1));
+        assert!(n > previous, "{key}: {n} arrived after {previous}");
+        assert_eq!(owner, id, "{key} was handled by two members");
+    }
+    assert_eq!(members.len(), 2, "both members handled messages");
+    one.shutdown().await;
+    two.shutdown().await;
 }
 
 async fn unfinished_messages_go_to_another_member(cluster: Cluster, fx: Fixture) {
@@ -538,10 +599,11 @@ async fn lag_counts_what_is_not_committed(cluster: Cluster, fx: Fixture) {
 }
 
 behaviour_suite! {
-    backends: [memory, kafka],
+    backends: [memory, kafka, redis],
     cases: [
         produce_then_consume,
         per_key_order_holds_across_a_thousand_messages,
+        per_key_order_holds_across_two_members,
         unfinished_messages_go_to_another_member,
         failing_handler_is_retried_then_dead_lettered,
         two_groups_each_get_every_message,

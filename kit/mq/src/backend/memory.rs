@@ -37,7 +37,7 @@ use crate::{
 };
 
 use log::{Bounds, Log, Stored};
-use partition::kafka_partition;
+pub(crate) use partition::kafka_partition;
 
 static BROKERS: NamedStores<Broker> = NamedStores::new();
 

@@ -1,8 +1,9 @@
-//! The two backends, dispatched by enums: the broker client (send, admin, health) and a
+//! The backends, dispatched by enums: the broker client (send, admin, health) and a
 //! group member's message source (fetch, pause, commit, leave).
 
 pub(crate) mod kafka;
 pub(crate) mod memory;
+pub(crate) mod redis;
 
 use std::{
     collections::BTreeSet,
@@ -23,6 +24,7 @@ use crate::{
 pub(crate) enum Client {
     Memory(Arc<memory::Broker>),
     Kafka(Box<kafka::KafkaClient>),
+    Redis(redis::RedisClient),
 }
 
 impl Client {
@@ -30,6 +32,7 @@ impl Client {
         match self {
             Self::Memory(_) => "memory",
             Self::Kafka(_) => "kafka",
+            Self::Redis(_) => "redis",
         }
     }
 
@@ -44,6 +47,7 @@ impl Client {
         match self {
             Self::Memory(broker) => broker.append(message, counters, log),
             Self::Kafka(kafka) => kafka.send(message).await,
+            Self::Redis(redis) => redis.send(message).await,
         }
     }
 
@@ -57,14 +61,15 @@ impl Client {
         match self {
             Self::Memory(broker) => Ok(Pending::ready(broker.append(message, counters, log))),
             Self::Kafka(kafka) => kafka.send_nowait(message),
+            Self::Redis(redis) => redis.send_nowait(message),
         }
     }
 
-    /// What the in-process broker keeps of `topic`; `None` on Kafka.
+    /// What the in-process broker keeps of `topic`; `None` on the others.
     pub(crate) fn retained(&self, topic: &str) -> Option<Vec<Retained>> {
         match self {
             Self::Memory(broker) => broker.retained(topic),
-            Self::Kafka(_) => None,
+            Self::Kafka(_) | Self::Redis(_) => None,
         }
     }
 
@@ -72,6 +77,7 @@ impl Client {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Kafka(kafka) => kafka.flush().await,
+            Self::Redis(redis) => redis.flush().await,
         }
     }
 
@@ -79,6 +85,7 @@ impl Client {
         match self {
             Self::Memory(broker) => broker.create_topic(name, partitions),
             Self::Kafka(kafka) => kafka.create_topic(name, partitions).await,
+            Self::Redis(redis) => redis.create_topic(name, partitions).await,
         }
     }
 
@@ -86,6 +93,7 @@ impl Client {
         match self {
             Self::Memory(broker) => broker.delete_topic(name),
             Self::Kafka(kafka) => kafka.delete_topic(name).await,
+            Self::Redis(redis) => redis.delete_topic(name).await,
         }
     }
 
@@ -93,6 +101,7 @@ impl Client {
         match self {
             Self::Memory(broker) => Ok(broker.list_topics()),
             Self::Kafka(kafka) => kafka.list_topics().await,
+            Self::Redis(redis) => redis.list_topics().await,
         }
     }
 
@@ -100,6 +109,7 @@ impl Client {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Kafka(kafka) => kafka.list_topics().await.map(drop),
+            Self::Redis(redis) => redis.health().await,
         }
     }
 
@@ -108,13 +118,12 @@ impl Client {
         match self {
             Self::Memory(broker) => Ok(Source::Memory(broker.join(member))),
             Self::Kafka(kafka) => Ok(Source::Kafka(kafka.subscribe(member).await?)),
+            Self::Redis(redis) => Ok(Source::Redis(redis.subscribe(member).await?)),
         }
     }
 
     pub(crate) async fn close(&self) {
-        if let Self::Kafka(kafka) = self {
-            let _ = kafka.flush().await;
-        }
+        let _ = self.flush().await;
     }
 }
 
@@ -150,6 +159,7 @@ impl Assignment {
 pub(crate) enum Source {
     Memory(memory::MemberSource),
     Kafka(kafka::KafkaSource),
+    Redis(redis::RedisSource),
 }
 
 impl Source {
@@ -158,6 +168,7 @@ impl Source {
         match self {
             Self::Memory(member) => member.next().await,
             Self::Kafka(kafka) => kafka.next().await,
+            Self::Redis(redis) => redis.next().await,
         }
     }
 
@@ -169,6 +180,8 @@ impl Source {
                 Ok(())
             }
             Self::Kafka(kafka) => kafka.commit(&offsets, wait).await,
+            // A script call either way: always waited for.
+            Self::Redis(redis) => redis.commit(&offsets).await,
         }
     }
 
@@ -176,6 +189,7 @@ impl Source {
         match self {
             Self::Memory(member) => member.pause(tp),
             Self::Kafka(kafka) => kafka.pause(tp),
+            Self::Redis(redis) => redis.pause(tp),
         }
     }
 
@@ -183,6 +197,7 @@ impl Source {
         match self {
             Self::Memory(member) => member.resume(tp),
             Self::Kafka(kafka) => kafka.resume(tp),
+            Self::Redis(redis) => redis.resume(tp),
         }
     }
 
@@ -191,6 +206,7 @@ impl Source {
         match self {
             Self::Memory(member) => member.leave(),
             Self::Kafka(kafka) => kafka.close().await,
+            Self::Redis(redis) => redis.close().await,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 /// The partition Kafka's Java client (and librdkafka's `murmur2_random`) picks for a key, so a
 /// key lands on the same partition number in-process as on Kafka.
-pub(super) fn kafka_partition(key: &[u8], partitions: usize) -> usize {
+pub(crate) fn kafka_partition(key: &[u8], partitions: usize) -> usize {
     let positive = murmur2(key) & 0x7fff_ffff;
     usize::try_from(positive).unwrap_or(0) % partitions
 }
