@@ -434,4 +434,44 @@ mod tests {
             .unwrap_err();
         assert!(missing.field.ends_with("none.toml"));
     }
+
+    #[test]
+    fn the_variables_of_bus_redis_env_switch_every_service_to_the_redis_bus() {
+        let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
+        let vars: Vec<(String, String)> = std::fs::read_to_string(deploy.join("bus-redis.env"))
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(!vars.is_empty());
+        for service in ["im-gateway", "im-logic", "im-task"] {
+            let file = deploy.join(format!("{service}.toml"));
+            let kafka: Config = loader(&[]).file(&file).load().unwrap();
+            assert!(
+                matches!(kafka.mq.backend, gochat_mq::Backend::Kafka(_)),
+                "{service}: {:?}",
+                kafka.mq.backend
+            );
+            let redis: Config = Loader::new(Env::Development)
+                .vars(vars.clone())
+                .file(&file)
+                .load()
+                .unwrap();
+            let gochat_mq::Backend::Redis(bus) = redis.mq.backend else {
+                panic!("{service} stayed on {:?}", redis.mq.backend)
+            };
+            assert_eq!(
+                (bus.url.as_str(), bus.prefix.as_str(), bus.session_timeout),
+                (
+                    "redis://127.0.0.1:6379",
+                    "gochat:mq",
+                    Duration::from_secs(6)
+                ),
+                "{service}"
+            );
+            assert_eq!(redis.mq.consumer, kafka.mq.consumer, "only the bus changes");
+        }
+    }
 }

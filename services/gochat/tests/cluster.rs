@@ -1,7 +1,8 @@
 //! End-to-end: gochat in distributed mode — im-repo, im-logic, im-task and two gateways, each
 //! its own process started from its deploy/config/ file, on PostgreSQL (messages in 4
-//! shards), Redis, the Kafka-protocol broker and etcd. Senders use one gateway, receivers
-//! the other.
+//! shards), Redis and etcd, with the message bus on the Kafka-protocol broker and, again, on
+//! Redis Streams (the variables of deploy/config/bus-redis.env). Senders use one gateway,
+//! receivers the other.
 
 mod support;
 
@@ -56,11 +57,52 @@ fn start(service: &str, env: &[(String, String)]) -> Proc {
     Proc::spawn(bin, &args, env, ready)
 }
 
+/// The services' message bus.
+#[derive(Clone, Copy, Debug)]
+enum Bus {
+    Kafka,
+    Redis,
+}
+
+/// The bus variables of deploy/config/bus-redis.env, as an operator would set them.
+fn redis_bus_env() -> Vec<(String, String)> {
+    let file: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "deploy",
+        "config",
+        "bus-redis.env",
+    ]
+    .iter()
+    .collect();
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// The cluster on the engines, in a database, key prefix, topic prefix and coord root of its
 /// own; `None` when the engines are not required in this run and missing.
-async fn cluster(fx: &Fixture) -> Option<Cluster> {
-    let [pg, redis, kafka, etcd] =
-        endpoints([Engine::Postgres, Engine::Redis, Engine::Kafka, Engine::Etcd]).await?;
+async fn cluster(fx: &Fixture, bus: Bus) -> Option<Cluster> {
+    let [pg, redis, etcd] = endpoints([Engine::Postgres, Engine::Redis, Engine::Etcd]).await?;
+    let bus_env: Vec<(String, String)> = match bus {
+        Bus::Kafka => vec![(
+            "GOCHAT_MQ__BACKEND__KAFKA__BROKERS".to_owned(),
+            env_list(&endpoint(Engine::Kafka).await?),
+        )],
+        Bus::Redis => redis_bus_env()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "GOCHAT_MQ__BACKEND__REDIS__URL" => (k, redis.clone()),
+                "GOCHAT_MQ__BACKEND__REDIS__PREFIX" => (k, format!("{}mq", fx.prefix())),
+                _ => (k, v),
+            })
+            .collect(),
+    };
     let name = fx.name("cluster");
     let admin = Database::connect(pg.as_str()).await.unwrap();
     admin
@@ -73,7 +115,6 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
         ("GOCHAT_DB__PRIMARY", format!("{server}/{name}")),
         ("GOCHAT_CACHE__BACKEND__REDIS__URL", redis),
         ("GOCHAT_CACHE__KEY_PREFIX", format!("{prefix}:")),
-        ("GOCHAT_MQ__BACKEND__KAFKA__BROKERS", env_list(&kafka)),
         ("GOCHAT_COORD__BACKEND__ETCD__ENDPOINTS", env_list(&etcd)),
         (
             "GOCHAT_COORD__ROOT",
@@ -112,6 +153,7 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(bus_env)
     .collect();
     let mut coord_config = gochat_coord::Config::default();
     coord_config.root = prefix.trim_end_matches('_').to_owned();
@@ -146,8 +188,16 @@ async fn cluster(fx: &Fixture) -> Option<Cluster> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contract_holds_across_two_gateways_on_the_engines() {
-    let fx = Fixture::new("e2e", "cluster");
-    let Some(mut cluster) = cluster(&fx).await else {
+    the_contract_holds(Bus::Kafka, Fixture::new("e2e", "cluster")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_on_the_redis_bus() {
+    the_contract_holds(Bus::Redis, Fixture::new("e2e", "cluster_redis_bus")).await;
+}
+
+async fn the_contract_holds(bus: Bus, fx: Fixture) {
+    let Some(mut cluster) = cluster(&fx, bus).await else {
         return; // not required in this run: the harness has said which engine is missing
     };
     let t = &cluster.target;
