@@ -38,6 +38,10 @@ pub struct Config {
     /// service, from a secret store (`GOCHAT_SERVICE_TOKEN`; `openssl rand -base64 48`).
     /// Required in production; empty (development only): internal calls are not checked.
     pub service_token: gochat_core::Secret,
+    /// Mutual TLS on the services' gRPC (distributed mode): this process's certificate and
+    /// key and the cluster's CA (`[grpc_tls] cert, key, ca`; docs/security.md shows how to
+    /// make them). Default: off.
+    pub grpc_tls: gochat_proto::GrpcTls,
     /// The gateway's id (its downstream topic is `im-downstream-{id}`). Default: empty —
     /// `gw-1` standalone, `gw-{n}` from coord's instance ids in distributed mode.
     pub gateway_id: String,
@@ -141,6 +145,7 @@ impl Config {
             advertise_host: None,
             data_dir: PathBuf::from("./gochat-data"),
             service_token: gochat_core::Secret::default(),
+            grpc_tls: gochat_proto::GrpcTls::default(),
             gateway_id: String::new(),
             log: gochat_clog::Config::for_env(env),
             metrics: gochat_metrics::Config::for_env(env),
@@ -195,6 +200,7 @@ impl Config {
             .validate()
             .map_err(|e| e.within("ratelimit"))?;
         self.gateway.validate().map_err(|e| e.within("gateway"))?;
+        self.grpc_tls.validate().map_err(|e| e.within("grpc_tls"))?;
         if !self.service_token.expose().is_empty() {
             self.service_token
                 .check_key(32)
@@ -203,7 +209,7 @@ impl Config {
                 ConfigError::new("service_token", "must be printable ASCII (base64, say)")
             })?;
         }
-        if !self.logic.jwt_secret.expose().is_empty() {
+        if self.logic.has_signing_key() {
             self.logic.validate().map_err(|e| e.within("logic"))?;
         }
         if self.gateway.max_content_bytes > self.logic.max_content_bytes {
@@ -405,6 +411,55 @@ mod tests {
         args.load_with(from_variable, Config::for_env).unwrap();
         args.load_with(Loader::new(Env::Development).vars([]), Config::for_env)
             .unwrap();
+    }
+
+    #[test]
+    fn an_ed25519_signing_key_is_checked_like_the_hmac_one() {
+        let key = im_logic::generate_ed25519_key();
+        let config: Config = loader(&[("GOCHAT_LOGIC__JWT_PRIVATE_KEY", key.as_str())])
+            .load()
+            .unwrap();
+        assert!(config.logic.has_signing_key());
+        for (vars, field) in [
+            (
+                vec![("GOCHAT_LOGIC__JWT_PRIVATE_KEY", "not a PEM key")],
+                "logic.jwt_private_key",
+            ),
+            (
+                vec![
+                    ("GOCHAT_LOGIC__JWT_PRIVATE_KEY", key.as_str()),
+                    (
+                        "GOCHAT_LOGIC__JWT_SECRET",
+                        "Fr0mTh3F1leK9qZpV2mX4bR8nW1cL6yHf3sJd0g",
+                    ),
+                ],
+                "logic.jwt_private_key",
+            ),
+            (
+                vec![("GOCHAT_GRPC_TLS__CERT", "/etc/gochat/service.pem")],
+                "grpc_tls.key",
+            ),
+        ] {
+            let refused = loader(&vars).load::<Config>().unwrap_err();
+            assert_eq!(refused.field, field, "{refused}");
+            assert!(!refused.to_string().contains("PRIVATE KEY"), "{refused}");
+        }
+        // In production, not from the file.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("im-logic.toml");
+        std::fs::write(
+            &file,
+            format!("[logic]\njwt_private_key = \"\"\"\n{key}\"\"\"\n"),
+        )
+        .unwrap();
+        let args = crate::Args {
+            config: Some(file),
+            ..crate::Args::default()
+        };
+        let refused = args
+            .load_with(Loader::new(Env::Production).vars([]), Config::for_env)
+            .unwrap_err();
+        assert_eq!(refused.field, "logic.jwt_private_key", "{refused}");
     }
 
     #[test]

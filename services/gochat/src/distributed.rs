@@ -16,7 +16,7 @@ use im_task::TaskWorker;
 use tokio::net::TcpListener;
 use tonic::{
     service::InterceptorLayer,
-    transport::{Server, server::TcpIncoming},
+    transport::{Channel, Server, server::TcpIncoming},
 };
 
 use crate::{Config, StartError, parts::Base, standalone::push};
@@ -89,6 +89,33 @@ fn service_token(config: &Config) -> Result<Option<ServiceToken>, StartError> {
         .map_err(|e| Base::fail("service_token", &e))
 }
 
+/// A gRPC server builder, over mutual TLS when `grpc_tls` is set.
+fn grpc_server(config: &Config) -> Result<Server, StartError> {
+    let builder = Server::builder();
+    match config
+        .grpc_tls
+        .server()
+        .map_err(|e| Base::fail("grpc_tls", &e))?
+    {
+        Some(tls) => builder
+            .tls_config(tls)
+            .map_err(|e| Base::fail("grpc_tls", &e)),
+        None => Ok(builder),
+    }
+}
+
+/// A channel balanced over the instances of `service`, over mutual TLS when `grpc_tls` is set.
+fn channel(config: &Config, coord: &Coord, service: &'static str) -> Result<Channel, StartError> {
+    let tls = config
+        .grpc_tls
+        .client()
+        .map_err(|e| Base::fail("grpc_tls", &e))?;
+    coord
+        .registry()
+        .balanced_channel_with(service, tls)
+        .map_err(|e| Base::fail(service, &e))
+}
+
 /// Binds the gRPC listener of `config.grpc_addr`.
 fn grpc_listener(config: &Config) -> Result<(TcpIncoming, SocketAddr), StartError> {
     let addr: SocketAddr = config
@@ -129,7 +156,7 @@ pub async fn repo(
     )
     .await?;
     on_listen(addr);
-    let served = Server::builder()
+    let served = grpc_server(&config)?
         .layer(ServerLayer::grpc(&base.metrics.meter("im-repo")).logger(base.log.clone()))
         .layer(InterceptorLayer::new(require_token(service_token(
             &config,
@@ -165,10 +192,7 @@ pub async fn logic(
         .limiter(config.ratelimit.clone(), &cache, &coord)
         .await?;
     let breakers = base.breakers(config.breaker.clone(), &coord).await?;
-    let channel = coord
-        .registry()
-        .balanced_channel(REPO_SERVICE)
-        .map_err(|e| Base::fail("im-repo channel", &e))?;
+    let channel = channel(&config, &coord, REPO_SERVICE)?;
     let repo = im_logic::guarded(
         Arc::new(RemoteRepo::new(channel).with_token(service_token(&config)?)),
         breakers.get(REPO_SERVICE),
@@ -196,7 +220,7 @@ pub async fn logic(
     )
     .await?;
     on_listen(addr);
-    let served = Server::builder()
+    let served = grpc_server(&config)?
         .layer(ServerLayer::grpc(&base.metrics.meter("im-logic")).logger(base.log.clone()))
         .layer(InterceptorLayer::new(require_token(service_token(
             &config,
@@ -225,10 +249,7 @@ pub async fn task(
     let coord = base.coord(config.coord.clone()).await?;
     let cache = base.cache(config.cache.clone()).await?;
     let mq = base.mq(config.mq.clone()).await?;
-    let channel = coord
-        .registry()
-        .balanced_channel(REPO_SERVICE)
-        .map_err(|e| Base::fail("im-repo channel", &e))?;
+    let channel = channel(&config, &coord, REPO_SERVICE)?;
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     mq.admin()
         .ensure_topic(&topics.task(), im_logic::TOPIC_PARTITIONS)
@@ -270,10 +291,7 @@ pub async fn gateway(
     let limiter = base
         .limiter(config.ratelimit.clone(), &cache, &coord)
         .await?;
-    let channel = coord
-        .registry()
-        .balanced_channel(LOGIC_SERVICE)
-        .map_err(|e| Base::fail("im-logic channel", &e))?;
+    let channel = channel(&config, &coord, LOGIC_SERVICE)?;
     let listener = TcpListener::bind(&config.http_addr)
         .await
         .map_err(|e| Base::fail("http listener", &e))?;

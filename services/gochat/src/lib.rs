@@ -16,7 +16,7 @@ pub use gochat_core::ConfigError;
 use gochat_core::{Env, Loader, Origin};
 
 /// The fields holding secrets that, in production, must come from outside the image.
-const SECRETS: [&str; 2] = ["logic.jwt_secret", "service_token"];
+const SECRETS: [&str; 3] = ["logic.jwt_secret", "logic.jwt_private_key", "service_token"];
 
 /// The binaries' allocator. glibc's kept each blocking thread's 19 MiB argon2 buffer: a burst
 /// of 400 logins left `gochat` at 767 MiB resident, which mimalloc hands back
@@ -136,9 +136,9 @@ pub fn main(name: &str, defaults: fn(Env) -> Config, service: Service) -> ExitCo
             return ExitCode::from(2);
         }
     };
-    if name == "im-logic" && config.logic.jwt_secret.expose().is_empty() {
+    if name == "im-logic" && !config.logic.has_signing_key() {
         eprintln!(
-            "{name}: invalid config `logic.jwt_secret`: im-logic signs tokens with it; set it (GOCHAT_LOGIC__JWT_SECRET)"
+            "{name}: invalid config `logic.jwt_secret`: im-logic signs tokens with it; set it (GOCHAT_LOGIC__JWT_SECRET), or an Ed25519 key (GOCHAT_LOGIC__JWT_PRIVATE_KEY)"
         );
         return ExitCode::from(2);
     }

@@ -99,7 +99,7 @@ pub async fn run(
         }
         config.db.primary = format!("sqlite://{}?mode=rwc", file.display());
     }
-    if config.logic.jwt_secret.expose().is_empty() {
+    if !config.logic.has_signing_key() {
         config.logic.jwt_secret = jwt_secret(&config.data_dir)?.into();
     }
     let gateway_id = if config.gateway_id.is_empty() {

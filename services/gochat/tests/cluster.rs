@@ -2,7 +2,9 @@
 //! its own process started from its deploy/config/ file, on PostgreSQL (messages in 4
 //! shards), Redis and etcd, with the message bus on the Kafka-protocol broker and, again, on
 //! Redis Streams (the variables of deploy/config/bus-redis.env). Senders use one gateway,
-//! receivers the other.
+//! receivers the other. Tokens are signed with Ed25519 and checked by the gateways
+//! themselves; internal gRPC runs over mutual TLS with the service token (keys from
+//! scripts/keys).
 
 mod support;
 
@@ -24,6 +26,21 @@ struct Cluster {
     _task: Proc,
     gateways: [Proc; 2],
     target: Target,
+    keys: tempfile::TempDir,
+}
+
+/// Fresh keys from scripts/keys, as an operator makes them.
+fn keys() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "scripts", "keys"]
+        .iter()
+        .collect();
+    let made = std::process::Command::new(script)
+        .arg(dir.path().join("keys"))
+        .status()
+        .unwrap();
+    assert!(made.success(), "scripts/keys failed");
+    dir
 }
 
 fn config(service: &str) -> String {
@@ -111,6 +128,9 @@ async fn cluster(fx: &Fixture, bus: Bus) -> Option<Cluster> {
         .unwrap();
     let (server, _) = pg.rsplit_once('/').unwrap();
     let prefix = fx.prefix().to_owned();
+    let keys = keys();
+    let path = |name: &str| keys.path().join("keys").join(name).display().to_string();
+    let read = |name: &str| std::fs::read_to_string(path(name)).unwrap();
     let env: Vec<(String, String)> = [
         ("GOCHAT_DB__PRIMARY", format!("{server}/{name}")),
         ("GOCHAT_CACHE__BACKEND__REDIS__URL", redis),
@@ -134,22 +154,15 @@ async fn cluster(fx: &Fixture, bus: Bus) -> Option<Cluster> {
             "150".to_owned(),
         ),
         // deploy/config ships no secrets: the operator's, here fresh ones per cluster.
+        ("GOCHAT_SERVICE_TOKEN", read("service_token")),
+        ("GOCHAT_LOGIC__JWT_PRIVATE_KEY", read("jwt.key")),
         (
-            "GOCHAT_SERVICE_TOKEN",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
+            "GOCHAT_GATEWAY__JWT_PUBLIC_KEYS",
+            env_list(&path("jwt.pub")),
         ),
-        (
-            "GOCHAT_LOGIC__JWT_SECRET",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        ),
+        ("GOCHAT_GRPC_TLS__CERT", path("service.pem")),
+        ("GOCHAT_GRPC_TLS__KEY", path("service.key")),
+        ("GOCHAT_GRPC_TLS__CA", path("ca.pem")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -183,6 +196,7 @@ async fn cluster(fx: &Fixture, bus: Bus) -> Option<Cluster> {
         _task: task,
         gateways,
         target,
+        keys,
     })
 }
 
@@ -314,33 +328,75 @@ async fn the_contract_holds(bus: Bus, fx: Fixture) {
 /// with another, is refused.
 async fn internal_calls_need_the_service_token(cluster: &Cluster) {
     use gochat_proto::{
-        RemoteLogic, RemoteRepo, ServiceToken,
+        GrpcTls, RemoteLogic, RemoteRepo, ServiceToken,
         logic::{UserRef, logic_service_server::LogicService as _},
         repo::{GetCredentialsRequest, repo_service_server::RepoService as _},
-        tonic::{Code, Request, transport::Channel},
+        tonic::{
+            Code, Request,
+            transport::{Certificate, Channel, ClientTlsConfig},
+        },
     };
-    let channel = |proc: &Proc| {
-        Channel::from_shared(format!("http://{}", proc.announced))
+    let keys = cluster.keys.path().join("keys");
+    let tls = GrpcTls::new(
+        keys.join("service.pem"),
+        keys.join("service.key"),
+        keys.join("ca.pem"),
+    );
+    let channel = |proc: &Proc, tls: Option<ClientTlsConfig>| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = Channel::from_shared(format!("{scheme}://{}", proc.announced)).unwrap();
+        match tls {
+            Some(tls) => endpoint.tls_config(tls).unwrap(),
+            None => endpoint,
+        }
+        .connect_lazy()
+    };
+    let with_cert = tls.client().unwrap();
+    let token = ServiceToken::new(
+        std::fs::read_to_string(keys.join("service_token"))
             .unwrap()
-            .connect_lazy()
-    };
+            .trim(),
+    )
+    .unwrap();
     let wrong = ServiceToken::new("Wr0ngT0kenK9qZpV2mX4bR8nW1cL6yHf3sJd0gAe").unwrap();
-    for token in [None, Some(wrong)] {
-        let repo = RemoteRepo::new(channel(&cluster.repo)).with_token(token.clone());
-        let refused = repo
-            .get_credentials(Request::new(GetCredentialsRequest {
-                username: "anyone".into(),
-            }))
-            .await
-            .unwrap_err();
-        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
-        let logic = RemoteLogic::new(channel(&cluster.logic)).with_token(token);
-        let refused = logic
-            .get_profile(Request::new(UserRef {
-                user_id: "1".into(),
-            }))
-            .await
-            .unwrap_err();
-        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // What a call to im-repo and one to im-logic answer, with this TLS and token.
+    let codes = async |tls: Option<ClientTlsConfig>, token: Option<ServiceToken>| {
+        let repo = RemoteRepo::new(channel(&cluster.repo, tls.clone())).with_token(token.clone());
+        let logic = RemoteLogic::new(channel(&cluster.logic, tls)).with_token(token);
+        let repo = repo.get_credentials(Request::new(GetCredentialsRequest {
+            username: "nobody-here".into(),
+        }));
+        let logic = logic.get_profile(Request::new(UserRef {
+            user_id: "1".into(),
+        }));
+        [repo.await.map(drop), logic.await.map(drop)].map(|answer| match answer {
+            Ok(()) => Code::Ok,
+            Err(status) => status.code(),
+        })
+    };
+    // Without mutual TLS — plain TCP, or TLS without a client certificate — no call gets
+    // through, whatever token it carries.
+    let ca = Certificate::from_pem(std::fs::read(keys.join("ca.pem")).unwrap());
+    let no_cert = ClientTlsConfig::new()
+        .ca_certificate(ca)
+        .domain_name(gochat_proto::DEFAULT_SERVER_NAME);
+    for tls in [None, Some(no_cert)] {
+        let answers = codes(tls, Some(token.clone())).await;
+        // The connection fails (how depends on where the handshake stops): never an answer
+        // of the service, not even its interceptor's.
+        assert!(
+            answers
+                .iter()
+                .all(|code| !matches!(code, Code::Ok | Code::NotFound | Code::Unauthenticated)),
+            "{answers:?}"
+        );
     }
+    // With the certificate, the token is still required.
+    for wrong in [None, Some(wrong)] {
+        let answers = codes(with_cert.clone(), wrong).await;
+        assert_eq!(answers, [Code::Unauthenticated; 2]);
+    }
+    // Both: the calls are served (an unknown user is a NotFound, not a refusal).
+    let answers = codes(with_cert, Some(token)).await;
+    assert_eq!(answers, [Code::NotFound; 2]);
 }

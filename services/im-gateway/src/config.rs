@@ -1,6 +1,6 @@
 //! How the gateway treats clients.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use gochat_core::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,12 @@ pub struct Config {
     /// Default: 30 s.
     #[serde(with = "humantime_serde")]
     pub ws_ticket_ttl: Duration,
+    /// Public key files (SPKI PEM) of im-logic's Ed25519 signing keys (`logic.jwt_private_key`
+    /// and, during a rotation, the previous one). When set, the gateway verifies access
+    /// tokens itself — signature, expiry, and the session not ended (the cache's mark and
+    /// the ended sessions it was told of) — instead of asking im-logic for each. Default:
+    /// none (im-logic validates every token).
+    pub jwt_public_keys: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -82,6 +88,7 @@ impl Default for Config {
             max_sockets_per_user: 16,
             max_sockets_per_addr: 4096,
             ws_ticket_ttl: Duration::from_secs(30),
+            jwt_public_keys: Vec::new(),
         }
     }
 }

@@ -156,4 +156,7 @@ pub enum Error {
     /// The HTTP listener failed.
     #[error("http: {0}")]
     Io(#[from] std::io::Error),
+    /// A key of `jwt_public_keys` could not be read or is not an Ed25519 public key.
+    #[error("jwt_public_keys: {0}")]
+    Keys(#[from] im_logic::KeyError),
 }

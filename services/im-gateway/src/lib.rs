@@ -40,7 +40,7 @@ use gochat_proto::logic::{Session, ValidateTokenRequest, logic_service_server::L
 use gochat_ratelimit::RateLimiter;
 use im_logic::Topics;
 use tokio::net::TcpListener;
-use tonic::Request;
+use tonic::{Request, Status};
 
 pub use config::Config;
 pub use error::{ApiError, Error, code};
@@ -144,6 +144,8 @@ pub(crate) struct Inner {
     stopping: AtomicBool,
     subscription: tokio::sync::Mutex<Option<Subscription>>,
     next_conn: AtomicU64,
+    /// Checks access tokens here when `jwt_public_keys` is set; im-logic does otherwise.
+    verifier: Option<im_logic::Verifier>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -179,7 +181,13 @@ impl Gateway {
             .ensure_topic(&topics.upstream(), im_logic::TOPIC_PARTITIONS)
             .await?;
         let presence = Presence::new(deps.cache.clone(), id.clone(), config.presence_ttl);
+        let verifier = if config.jwt_public_keys.is_empty() {
+            None
+        } else {
+            Some(im_logic::Verifier::ed25519_files(&config.jwt_public_keys)?)
+        };
         let inner = Arc::new(Inner {
+            verifier,
             upstream: topics.upstream(),
             producer: deps.mq.producer(),
             registry: Registry::default(),
@@ -333,8 +341,29 @@ impl Gateway {
         &self.inner.deps.logic
     }
 
-    /// The session of a valid access token.
+    /// The session of a valid access token: checked here when the gateway holds im-logic's
+    /// public keys (the signature, then the session against the ended ones), else by im-logic.
     pub(crate) async fn session(&self, access_token: &str) -> Result<Session, ApiError> {
+        if let Some(verifier) = &self.inner.verifier {
+            let session = verifier
+                .access(access_token)
+                .map_err(|e| ApiError::from(Status::from(e)))?;
+            let ended = self.inner.registry.has_ended(&session.token_id)
+                || Box::pin(
+                    self.inner
+                        .deps
+                        .cache
+                        .string()
+                        .get(&im_logic::revoked_key(&session.token_id)),
+                )
+                .await
+                .map_err(|e| ApiError::from(Status::from(im_logic::Error::from(e))))?
+                .is_some();
+            if ended {
+                return Err(ApiError::unauthorized("this session was logged out"));
+            }
+            return Ok(session);
+        }
         let session = self
             .logic()
             .validate_token(Request::new(ValidateTokenRequest {

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use gochat_proto::{
     common::User,
-    events::{KickFrame, downstream::Frame},
+    events::{EndSession, KickFrame, Task, downstream::Frame, task},
     logic::{LoginRequest, RegisterRequest, Session, TokenPair},
+    prost::Message as _,
     repo::{
         CreateUserRequest, GetCredentialsRequest, GetUserByNameRequest, GetUserRequest,
         ListRevokedSessionsRequest, RevokeSessionRequest,
@@ -22,7 +23,9 @@ fn refresh_key(jti: &str) -> String {
     format!("auth:refresh:{jti}")
 }
 
-fn revoked_key(sid: &str) -> String {
+/// The cache key that marks session `sid` as ended (logout, refresh-token reuse): whoever
+/// verifies tokens itself (a gateway with `jwt_public_keys`) refuses a session marked so.
+pub fn revoked_key(sid: &str) -> String {
     format!("auth:revoked:{sid}")
 }
 
@@ -163,7 +166,7 @@ impl Logic {
             .await
             .map(|(claims, _)| claims)?;
         self.revoke(&claims).await?;
-        Ok(session(&claims))
+        Ok(claims.session())
     }
 
     /// Ends `claims`' session: every token of it stops working. The end is also recorded in
@@ -192,16 +195,32 @@ impl Logic {
             // would forget it.
             gochat_clog::error!(self.deps.log, session = %claims.sid, error = %status.message(), "an ended session was not recorded in the repository");
         }
-        let kick = Frame::Kick(KickFrame {
+        let kick = KickFrame {
             reason: LOGOUT.to_owned(),
             token_id: claims.sid.clone(),
             revoked_until_ms: now.saturating_add(millis(self.config.access_ttl)),
-        });
-        let sent = self
+        };
+        // The gateways the user is on now hear of it at once; every gateway (one that took a
+        // socket of the session after presence was read, too) through im-task.
+        let job = Task {
+            job: Some(task::Job::EndSession(EndSession {
+                user_id: claims.sub.clone(),
+                kick: Some(kick.clone()),
+            })),
+        };
+        let told = self
             .router
-            .notify(vec![claims.sub.clone()], kick, &claims.sub)
+            .notify(vec![claims.sub.clone()], Frame::Kick(kick), &claims.sub)
             .await;
-        if let Err(e) = sent {
+        let queued = self
+            .router
+            .publish(
+                &self.router.topics().task(),
+                &claims.sub,
+                job.encode_to_vec(),
+            )
+            .await;
+        if let Err(e) = told.map(drop).and(queued) {
             // New sockets and every call are refused still; open ones last until their token ends.
             gochat_clog::warn!(self.deps.log, session = %claims.sid, error = %e, "the gateways were not told of an ended session");
         }
@@ -255,7 +274,7 @@ impl Logic {
     async fn validate(&self, access_token: &str) -> Result<(Claims, Session), Error> {
         let claims = self.tokens.check(access_token, Kind::Access)?;
         self.check_session(&claims).await?;
-        let session = session(&claims);
+        let session = claims.session();
         Ok((claims, session))
     }
 
@@ -307,13 +326,5 @@ impl Logic {
             expires_in_secs: i64::try_from(config.access_ttl.as_secs()).unwrap_or(i64::MAX),
             user: Some(user),
         })
-    }
-}
-
-fn session(claims: &Claims) -> Session {
-    Session {
-        user_id: claims.sub.clone(),
-        token_id: claims.sid.clone(),
-        expires_at_ms: i64::try_from(claims.exp.saturating_mul(1000)).unwrap_or(i64::MAX),
     }
 }

@@ -1,6 +1,6 @@
 //! How im-logic issues tokens and routes messages.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use gochat_core::{ConfigError, Secret};
 use serde::{Deserialize, Serialize};
@@ -13,8 +13,18 @@ pub struct Config {
     /// The HMAC key access and refresh tokens are signed with (HS256): at least 32 bytes of
     /// real randomness (`openssl rand -base64 48`); placeholders and low-entropy keys are
     /// refused. In production it must come from outside the image (`GOCHAT_LOGIC__JWT_SECRET`,
-    /// from a secret store), never from a config file. No default.
+    /// from a secret store), never from a config file. No default. Leave it empty when
+    /// `jwt_private_key` is set.
     pub jwt_secret: Secret,
+    /// An Ed25519 private key, PKCS#8 PEM (`openssl genpkey -algorithm ed25519`): tokens are
+    /// then signed with EdDSA, and gateways given the public key (`openssl pkey -pubout`, in
+    /// `gateway.jwt_public_keys`) verify them without calling im-logic. The same rules as
+    /// `jwt_secret`: in production from outside the image. Either this or `jwt_secret`.
+    pub jwt_private_key: Secret,
+    /// Public key files (SPKI PEM) of earlier `jwt_private_key`s whose tokens are still
+    /// accepted: during a key rotation, until the longest token of the old key has expired
+    /// (`refresh_ttl`). Default: none.
+    pub jwt_previous_keys: Vec<PathBuf>,
     /// How long an access token is valid. Default: 15 minutes.
     #[serde(with = "humantime_serde")]
     pub access_ttl: Duration,
@@ -36,6 +46,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             jwt_secret: Secret::default(),
+            jwt_private_key: Secret::default(),
+            jwt_previous_keys: Vec::new(),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_content_bytes: 4 * 1024,
@@ -47,14 +59,38 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether a signing key is set (either kind).
+    pub fn has_signing_key(&self) -> bool {
+        !self.jwt_secret.is_empty() || !self.jwt_private_key.is_empty()
+    }
+
     /// Checks every field.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.jwt_secret
-            .check_key(32)
-            .map_err(|reason| ConfigError::new("jwt_secret", reason))?;
+        match (self.jwt_secret.is_empty(), self.jwt_private_key.is_empty()) {
+            (false, false) => {
+                return Err(ConfigError::new(
+                    "jwt_private_key",
+                    "set either jwt_secret (HS256) or jwt_private_key (EdDSA), not both",
+                ));
+            }
+            (true, false) => {
+                crate::tokens::public_pem(self.jwt_private_key.expose())
+                    .map_err(|e| ConfigError::new("jwt_private_key", e.to_string()))?;
+            }
+            _ => self
+                .jwt_secret
+                .check_key(32)
+                .map_err(|reason| ConfigError::new("jwt_secret", reason))?,
+        }
+        if !self.jwt_previous_keys.is_empty() && self.jwt_private_key.is_empty() {
+            return Err(ConfigError::new(
+                "jwt_previous_keys",
+                "earlier public keys only apply with jwt_private_key (EdDSA)",
+            ));
+        }
         if self.access_ttl.is_zero() || self.refresh_ttl < self.access_ttl {
             return Err(ConfigError::new(
                 "refresh_ttl",

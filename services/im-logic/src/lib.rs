@@ -27,11 +27,13 @@ use gochat_once::Once;
 use gochat_proto::repo::repo_service_server::RepoService;
 use gochat_uid::Uid;
 
+pub use auth::revoked_key;
 pub use breaker::guarded;
 pub use calls::{GROUP_ADD_RULE, MAX_HISTORY, MAX_LIST};
 pub use config::Config;
 pub use error::{Error, RETRY_AFTER_MS};
 pub use route::{DOWNSTREAM_PREFIX, Router, TASK_TOPIC, Topics, presence_key};
+pub use tokens::{KeyError, Verifier, generate_ed25519_key, public_pem};
 pub use upstream::{TOPIC_PARTITIONS, UPSTREAM_GROUP, UPSTREAM_TOPIC};
 
 /// The repository im-logic calls: an `im_repo::Repo` in process, or a gRPC client adapter.
@@ -151,7 +153,12 @@ impl Logic {
         config
             .validate()
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let tokens = tokens::Tokens::new(config.jwt_secret.expose());
+        let tokens = if config.jwt_private_key.is_empty() {
+            tokens::Tokens::hmac(config.jwt_secret.expose())
+        } else {
+            tokens::Tokens::ed25519(config.jwt_private_key.expose(), &config.jwt_previous_keys)
+                .map_err(|e| Error::InvalidArgument(format!("jwt_private_key: {e}")))?
+        };
         let batcher = batch::Batcher::start(ctx, deps.repo.clone(), deps.log.clone());
         let router = Router::new(
             deps.cache.clone(),

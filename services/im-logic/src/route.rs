@@ -238,17 +238,38 @@ impl Router {
     /// # Errors
     /// The bus failing.
     pub async fn broadcast(&self, gateways: &[String], message: &Message) -> Result<(), Error> {
-        for gateway in gateways {
-            let frame = Downstream {
-                user_ids: Vec::new(),
-                frame: Some(downstream::Frame::Message(message.clone())),
-            };
-            self.publish(
-                &self.topics.downstream(gateway),
-                &message.conversation_id,
-                frame.encode_to_vec(),
-            )
-            .await?;
+        let down = Downstream {
+            user_ids: Vec::new(),
+            frame: Some(downstream::Frame::Message(message.clone())),
+        };
+        self.to_gateways(gateways, &down, &message.conversation_id)
+            .await
+    }
+
+    /// Sends `down` to each of `gateways`, keyed (ordered) by `key`: every send is enqueued
+    /// before the first is awaited.
+    ///
+    /// # Errors
+    /// The bus failing.
+    pub async fn to_gateways(
+        &self,
+        gateways: &[String],
+        down: &Downstream,
+        key: &str,
+    ) -> Result<(), Error> {
+        let payload = down.encode_to_vec();
+        let producer = self.mq.producer();
+        let pending = gateways
+            .iter()
+            .map(|gateway| {
+                producer.send_nowait(
+                    MqMessage::new(self.topics.downstream(gateway), payload.clone())
+                        .key(key.to_owned()),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for sent in pending {
+            sent.await?;
         }
         Ok(())
     }

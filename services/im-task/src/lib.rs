@@ -11,7 +11,7 @@ use gochat_coord::Coord;
 use gochat_mq::{HandlerError, Mq, Permanent, Received, Subscription};
 use gochat_proto::{
     common::{ConversationType, Message},
-    events::{Task, task},
+    events::{Downstream, Task, downstream, task},
     prost::Message as _,
     repo::{GetConversationRequest, ListMembersRequest},
 };
@@ -121,8 +121,28 @@ impl TaskWorker {
                 self.push.push(&push.user_ids, &message).await?;
                 Ok(())
             }
+            Some(task::Job::EndSession(end)) => {
+                let kick = end
+                    .kick
+                    .ok_or_else(|| Permanent("an end_session without a kick".into()))?;
+                let down = Downstream {
+                    user_ids: vec![end.user_id.clone()],
+                    frame: Some(downstream::Frame::Kick(kick)),
+                };
+                let gateways = self.gateways().await?;
+                self.router
+                    .to_gateways(&gateways, &down, &end.user_id)
+                    .await?;
+                Ok(())
+            }
             None => Err(Permanent("an empty Task".into()).into()),
         }
+    }
+
+    /// The ids of the gateways running now.
+    async fn gateways(&self) -> Result<Vec<String>, gochat_coord::Error> {
+        let instances = self.coord.registry().discover(GATEWAY_SERVICE).await?;
+        Ok(instances.into_iter().map(|instance| instance.id).collect())
     }
 
     async fn fan_out(&self, message: &Message) -> Result<(), HandlerError> {
@@ -134,14 +154,7 @@ impl TaskWorker {
             .await?
             .into_inner();
         if conversation.r#type == i32::from(ConversationType::World) {
-            let gateways: Vec<String> = self
-                .coord
-                .registry()
-                .discover(GATEWAY_SERVICE)
-                .await?
-                .into_iter()
-                .map(|instance| instance.id)
-                .collect();
+            let gateways = self.gateways().await?;
             gochat_clog::debug!(self.log, gateways = gateways.len(), "world broadcast");
             self.router.broadcast(&gateways, message).await?;
             return Ok(());

@@ -1,6 +1,6 @@
 //! im-task with a real HTTP webhook, every case standalone (SQLite, in-process cache, mq and
 //! coord) and on the real engines (PostgreSQL, Redis, Kafka, etcd): large groups in batches,
-//! world broadcasts, pushes retried then dead-lettered.
+//! world broadcasts, ended sessions told to every gateway, pushes retried then dead-lettered.
 
 use std::{
     collections::BTreeSet,
@@ -206,10 +206,16 @@ async fn a_large_group_is_delivered_in_batches_by_gateway_and_offline_members_pu
     running.shutdown().await;
 }
 
-async fn the_world_channel_reaches_every_registered_gateway(cluster: Cluster, _fx: Fixture) {
-    let s = cluster.stack(1).await.unwrap();
-    let ann = user(&s, "ann").await;
+/// Gateways `gw-a` and `gw-b` registered in coord (deregistered when the registrations are
+/// dropped), and what each receives on its downstream topic.
+async fn two_gateways(
+    s: &im_testkit::Stack,
+) -> (
+    Vec<gochat_coord::Registration>,
+    Vec<(mpsc::UnboundedReceiver<Downstream>, gochat_mq::Subscription)>,
+) {
     let mut registrations = Vec::new();
+    let mut watches = Vec::new();
     for gateway in ["gw-a", "gw-b"] {
         let registration = s
             .coord
@@ -220,15 +226,21 @@ async fn the_world_channel_reaches_every_registered_gateway(cluster: Cluster, _f
             )
             .await
             .unwrap();
-        registrations.push(registration); // dropped = deregistered
+        registrations.push(registration);
+        watches.push(watch(&s.mq, &s.topics.downstream(gateway)).await);
     }
-    let (mut gw_a, _a) = watch(&s.mq, &s.topics.downstream("gw-a")).await;
-    let (mut gw_b, _b) = watch(&s.mq, &s.topics.downstream("gw-b")).await;
+    (registrations, watches)
+}
+
+async fn the_world_channel_reaches_every_registered_gateway(cluster: Cluster, _fx: Fixture) {
+    let s = cluster.stack(1).await.unwrap();
+    let ann = user(&s, "ann").await;
+    let (_registrations, mut gateways) = two_gateways(&s).await;
     let (_hook, url) = webhook(0).await;
     let running = worker(&s, &url, 100).run().await.unwrap();
 
     let ack = s.logic.send(send(&ann, "world", "w1")).await.unwrap();
-    for gateway in [&mut gw_a, &mut gw_b] {
+    for (gateway, _) in &mut gateways {
         let frame = tokio::time::timeout(PATIENCE, gateway.recv())
             .await
             .unwrap()
@@ -238,6 +250,45 @@ async fn the_world_channel_reaches_every_registered_gateway(cluster: Cluster, _f
             panic!()
         };
         assert_eq!(m.message_id, ack.message_id);
+    }
+    running.shutdown().await;
+}
+
+/// A logout reaches every gateway, not only those the user's presence names (a socket of
+/// the session may have been taken after presence was read): each is told to end it.
+async fn an_ended_session_reaches_every_registered_gateway(cluster: Cluster, _fx: Fixture) {
+    let s = cluster.stack(1).await.unwrap();
+    let (_registrations, mut gateways) = two_gateways(&s).await;
+    let (_hook, url) = webhook(0).await;
+    let running = worker(&s, &url, 100).run().await.unwrap();
+    let account = |username: &str| gochat_proto::logic::RegisterRequest {
+        username: username.into(),
+        password: "a long enough password".into(),
+        ..Default::default()
+    };
+    let user = s.logic.register(account("cleo")).await.unwrap();
+    let pair = s
+        .logic
+        .login(gochat_proto::logic::LoginRequest {
+            username: "cleo".into(),
+            password: "a long enough password".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let session = s.logic.logout(&pair.access_token).await.unwrap();
+
+    for (gateway, _) in &mut gateways {
+        let frame = tokio::time::timeout(PATIENCE, gateway.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.user_ids, std::slice::from_ref(&user.id));
+        let Some(downstream::Frame::Kick(kick)) = frame.frame else {
+            panic!("{frame:?}")
+        };
+        assert_eq!(kick.token_id, session.token_id);
+        assert!(kick.revoked_until_ms > gochat_proto::now_ms());
     }
     running.shutdown().await;
 }
@@ -311,6 +362,7 @@ behaviour_suite! {
     cases: [
         a_large_group_is_delivered_in_batches_by_gateway_and_offline_members_pushed,
         the_world_channel_reaches_every_registered_gateway,
+        an_ended_session_reaches_every_registered_gateway,
         a_failing_webhook_is_retried_and_a_dead_one_dead_lettered,
     ],
 }

@@ -13,6 +13,7 @@
 
 mod auth;
 mod remote;
+mod tls;
 
 /// The id of the world channel: every user may read and write it.
 pub const WORLD: &str = "world";
@@ -27,6 +28,7 @@ pub fn now_ms() -> i64 {
 pub use auth::{ServiceToken, require_token};
 pub use prost;
 pub use remote::{RemoteLogic, RemoteRepo};
+pub use tls::{DEFAULT_SERVER_NAME, GrpcTls, TlsError};
 pub use tonic;
 
 /// What tonic-prost-build generates from proto/: documented by the .proto comments, and
