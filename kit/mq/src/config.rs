@@ -189,8 +189,13 @@ pub struct KafkaConfig {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ConsumerConfig {
-    /// Partitions handled at the same time (each partition in order). Default: 8.
+    /// Handlers running at the same time, over all partitions. Default: 8.
     pub concurrency: usize,
+    /// Handlers running at the same time within one partition, for messages of different
+    /// keys: messages of one key — and all messages without a key — are still handled one
+    /// at a time in partition order, and only offsets before every unfinished message are
+    /// committed. 1 handles each partition strictly in order. Default: 1.
+    pub per_partition: usize,
     /// Retries of a failed handler before the message is dead-lettered. Default: 3.
     pub max_retries: u32,
     /// First retry delay; doubles per retry. Default: 100 ms.
@@ -535,6 +540,7 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
             concurrency: 8,
+            per_partition: 1,
             max_retries: 3,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(5),
@@ -559,6 +565,12 @@ impl ConsumerConfig {
         }
         if self.buffer == 0 {
             return Err(ConfigError::new(field("buffer"), "must be at least 1"));
+        }
+        if self.per_partition == 0 {
+            return Err(ConfigError::new(
+                field("per_partition"),
+                "must be at least 1",
+            ));
         }
         if self.dead_letter_suffix.is_empty() {
             return Err(ConfigError::new(

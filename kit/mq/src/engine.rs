@@ -2,12 +2,13 @@
 //! and dead letters, commit what is done.
 //!
 //! One fetch loop reads from the backend and hands each message to its partition's worker.
-//! A worker handles its partition in order; `concurrency` workers run handlers at once. A
+//! A worker handles its partition in order (per key, with `per_partition` above 1);
+//! `concurrency` handlers run at once over all partitions. A
 //! worker queue that stays full (slow handlers) pauses its partition at the broker instead of
 //! blocking the loop, so the loop keeps serving rebalances and other partitions.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, HashSet, VecDeque},
     panic::AssertUnwindSafe,
     sync::{
         Arc,
@@ -16,7 +17,8 @@ use std::{
     time::Duration,
 };
 
-use futures_util::FutureExt;
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt, stream::FuturesUnordered};
 use gochat_clog::Logger;
 use gochat_core::Context;
 use tokio::{
@@ -237,7 +239,8 @@ fn refill(workers: &mut HashMap<TopicPartition, Worker>, source: &mut Source, tp
     }
 }
 
-/// One partition's worker: its messages in order, one at a time.
+/// One partition's worker: its messages in order, one at a time — or, with `per_partition`
+/// above 1, up to that many at once, never two of one key (see [`Window`]).
 async fn work(
     engine: Arc<Engine>,
     tp: TopicPartition,
@@ -245,33 +248,117 @@ async fn work(
     mut queue: mpsc::Receiver<Received>,
     drained: mpsc::UnboundedSender<TopicPartition>,
 ) {
+    let mut window = Window::default();
+    let mut running = FuturesUnordered::new();
+    let limit = engine.config.per_partition;
+    // Set on a stop, a revocation or an abandoned handler: take nothing more, let the
+    // handlers in hand finish, then end.
+    let mut closing = false;
     loop {
-        let message = tokio::select! {
-            biased;
-            () = engine.stop.cancelled() => return,
-            message = queue.recv() => match message {
-                Some(message) => message,
-                None => return,
-            },
-        };
-        if track.is_revoked() {
+        closing |= engine.stop.is_cancelled() || track.is_revoked();
+        if closing && running.is_empty() {
             return;
         }
-        if queue.len() <= engine.config.buffer / 2 && track.backlog.swap(false, Ordering::SeqCst) {
-            // The fetch loop may be gone already; then there is nothing to refill.
-            let _ = drained.send(tp.clone());
+        if !closing {
+            for message in window.ready() {
+                running.push(handle(engine.clone(), message));
+            }
         }
-        let next = message.offset + 1;
-        let permit = tokio::select! {
+        let room = !closing && window.len() < limit;
+        tokio::select! {
             biased;
-            () = engine.stop.cancelled() => return,
-            permit = engine.permits.acquire() => permit,
-        };
-        let Ok(_permit) = permit else { return };
-        match engine.process(message).await {
-            Outcome::Done => track.finish(next),
-            Outcome::Abandoned => return,
+            Some((offset, key, outcome)) = running.next(), if !running.is_empty() => match outcome {
+                Outcome::Done => {
+                    if let Some(next) = window.finish(offset, key.as_ref()) {
+                        track.finish(next);
+                    }
+                }
+                Outcome::Abandoned => closing = true,
+            },
+            () = engine.stop.cancelled(), if !closing => closing = true,
+            message = queue.recv(), if room => {
+                let Some(message) = message else {
+                    closing = true;
+                    continue;
+                };
+                if queue.len() <= engine.config.buffer / 2 && track.backlog.swap(false, Ordering::SeqCst) {
+                    // The fetch loop may be gone already; then there is nothing to refill.
+                    let _ = drained.send(tp.clone());
+                }
+                window.push(message);
+            }
         }
+    }
+}
+
+/// Handles one message once a permit is free; its offset and key, and how it ended.
+async fn handle(engine: Arc<Engine>, message: Received) -> (i64, Option<Bytes>, Outcome) {
+    let (offset, key) = (message.offset, message.key.clone());
+    let permit = tokio::select! {
+        biased;
+        () = engine.stop.cancelled() => return (offset, key, Outcome::Abandoned),
+        permit = engine.permits.acquire() => permit,
+    };
+    let Ok(_permit) = permit else {
+        return (offset, key, Outcome::Abandoned);
+    };
+    (offset, key, engine.process(message).await)
+}
+
+/// The messages of one partition a worker holds — waiting or being handled — in offset
+/// order. A message starts when no message of its key is being handled and none of its key
+/// waits before it, so each key keeps the partition's order; what may be committed is
+/// everything before the first message not yet done.
+#[derive(Default)]
+struct Window {
+    /// Taken from the queue, not started; in offset order.
+    waiting: VecDeque<Received>,
+    /// The keys being handled (messages without a key share `None`).
+    busy: HashSet<Option<Bytes>>,
+    /// The offsets held, waiting or running.
+    held: BTreeSet<i64>,
+    /// The offset after the last message taken.
+    end: i64,
+}
+
+impl Window {
+    fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    fn push(&mut self, message: Received) {
+        self.end = message.offset + 1;
+        self.held.insert(message.offset);
+        self.waiting.push_back(message);
+    }
+
+    /// The waiting messages that may start now, marked busy.
+    fn ready(&mut self) -> Vec<Received> {
+        let mut ready = Vec::new();
+        let mut blocked: HashSet<Option<Bytes>> = HashSet::new();
+        let mut kept = VecDeque::with_capacity(self.waiting.len());
+        while let Some(message) = self.waiting.pop_front() {
+            if self.busy.contains(&message.key) || blocked.contains(&message.key) {
+                blocked.insert(message.key.clone());
+                kept.push_back(message);
+            } else {
+                self.busy.insert(message.key.clone());
+                ready.push(message);
+            }
+        }
+        self.waiting = kept;
+        ready
+    }
+
+    /// `offset` is done; the offset to commit up to, if it moved.
+    fn finish(&mut self, offset: i64, key: Option<&Bytes>) -> Option<i64> {
+        self.busy.remove(&key.cloned());
+        let first = self.held.first().copied();
+        self.held.remove(&offset);
+        if first != Some(offset) {
+            return None;
+        }
+        Some(self.held.first().copied().unwrap_or(self.end))
     }
 }
 
@@ -393,4 +480,75 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-text panic");
     format!("handler panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(offset: i64, key: Option<&'static str>) -> Received {
+        Received {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            key: key.map(|k| Bytes::from_static(k.as_bytes())),
+            value: Bytes::new(),
+            headers: crate::Headers::default(),
+            timestamp: None,
+            attempt: 0,
+        }
+    }
+
+    fn offsets(ready: &[Received]) -> Vec<i64> {
+        ready.iter().map(|m| m.offset).collect()
+    }
+
+    #[test]
+    fn one_key_keeps_its_order_while_other_keys_run() {
+        let mut window = Window::default();
+        for (offset, key) in [(0, "a"), (1, "b"), (2, "a"), (3, "c"), (4, "b")] {
+            window.push(received(offset, Some(key)));
+        }
+        // The first of each key starts; a's and b's second wait behind them.
+        assert_eq!(offsets(&window.ready()), [0, 1, 3]);
+        assert!(window.ready().is_empty());
+        // c finishes first: 0 is still running, so nothing may be committed.
+        assert_eq!(window.finish(3, Some(&Bytes::from_static(b"c"))), None);
+        // b's first finishes: its second may start; still nothing to commit (0 runs).
+        assert_eq!(window.finish(1, Some(&Bytes::from_static(b"b"))), None);
+        assert_eq!(offsets(&window.ready()), [4]);
+        // a's first finishes: everything before 2 is done.
+        assert_eq!(window.finish(0, Some(&Bytes::from_static(b"a"))), Some(2));
+        assert_eq!(offsets(&window.ready()), [2]);
+        assert_eq!(window.finish(4, Some(&Bytes::from_static(b"b"))), None);
+        assert_eq!(window.finish(2, Some(&Bytes::from_static(b"a"))), Some(5));
+        assert_eq!(window.len(), 0);
+    }
+
+    #[test]
+    fn messages_without_a_key_stay_in_partition_order() {
+        let mut window = Window::default();
+        for offset in 0..3 {
+            window.push(received(offset, None));
+        }
+        window.push(received(3, Some("k")));
+        assert_eq!(offsets(&window.ready()), [0, 3]);
+        assert_eq!(window.finish(0, None), Some(1));
+        assert_eq!(offsets(&window.ready()), [1]);
+    }
+
+    #[test]
+    fn a_later_message_of_a_busy_key_never_overtakes_a_waiting_one() {
+        let mut window = Window::default();
+        window.push(received(0, Some("a")));
+        assert_eq!(offsets(&window.ready()), [0]);
+        window.push(received(1, Some("a")));
+        window.push(received(2, Some("b")));
+        window.push(received(3, Some("a")));
+        assert_eq!(offsets(&window.ready()), [2]);
+        window.finish(0, Some(&Bytes::from_static(b"a")));
+        // 1 before 3, and 3 only after 1.
+        assert_eq!(offsets(&window.ready()), [1]);
+        assert!(window.ready().is_empty());
+    }
 }

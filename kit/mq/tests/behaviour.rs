@@ -23,7 +23,7 @@ use tokio::{
     time::{sleep, timeout},
 };
 
-use common::{PATIENCE, captured_log, collect, collector, gated, take, until};
+use common::{PATIENCE, captured_log, collect, collect_with, collector, gated, take, until};
 
 #[derive(Clone)]
 struct Cluster {
@@ -395,19 +395,85 @@ async fn two_groups_each_get_every_message(cluster: Cluster, fx: Fixture) {
     two.shutdown().await;
 }
 
-async fn graceful_shutdown_commits(cluster: Cluster, fx: Fixture) {
-    let (mq, topic) = cluster.with_topic(&fx, "commits", 1).await;
+/// `per_partition` above 1: a slow message holds back only its own key. Others of its
+/// partition are handled meanwhile, in order per key; the commit stays before the slow one
+/// until it is done, and after it nothing handled is delivered again.
+async fn keys_run_side_by_side_within_a_partition(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "side-by-side", 1).await;
     let group = fx.name("group");
-    // No periodic commit: only the shutdown can commit.
     let mut config = cluster.config.consumer.clone();
-    config.commit_interval = Duration::from_secs(3600);
-    let (handler, mut rx) = collector();
+    config.per_partition = 8;
+    // The held handler never finishes: the shutdown below gives up on it at once.
+    config.shutdown_grace = Duration::from_millis(100);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
+    let handler = {
+        let gate = gate.clone();
+        move |message: Received| {
+            let (gate, tx) = (gate.clone(), tx.clone());
+            async move {
+                if message.key_str() == Some("slow") {
+                    gate.acquire()
+                        .await
+                        .map(tokio::sync::SemaphorePermit::forget)
+                        .ok();
+                }
+                tx.send(message)
+                    .map_err(|e| HandlerError::from(e.to_string()))
+            }
+        }
+    };
     let subscription = mq
         .consumer(&group)
         .config(config.clone())
         .subscribe(&[&topic], handler)
         .await
         .unwrap();
+    let producer = mq.producer();
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        let key = if i % 10 == 0 {
+            "slow".to_owned()
+        } else {
+            format!("fast-{}", i % 3)
+        };
+        let message = Message::new(topic.as_str(), format!("{key}:{i}")).key(key);
+        sent.push(producer.send_nowait(message).unwrap());
+    }
+    futures_util::future::try_join_all(sent).await.unwrap();
+    // Every fast message arrives while the first slow one (offset 0) is held.
+    let fast = take(&mut rx, 27).await;
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for message in &fast {
+        let (key, n) = message.value_str().unwrap().split_once(':').unwrap();
+        assert_ne!(key, "slow", "a later slow message overtook the first");
+        let n: i64 = n.parse().unwrap();
+        let previous = last.insert(key.to_owned(), n).unwrap_or(-1);
+        assert!(n > previous, "{key}: {n} arrived after {previous}");
+    }
+    // Stopped while offset 0 is still held: nothing after it was committed, however much
+    // of the rest is done, so a new member starts again at 0 — the slow ones in their order.
+    subscription.shutdown().await;
+    gate.add_permits(100);
+    let (again, mut rx) = collect_with(&mq, &group, &topic, Some(config)).await;
+    let got = take(&mut rx, 30).await;
+    assert_eq!(got[0].offset, 0, "the commit passed an unfinished message");
+    let slow: Vec<&str> = got
+        .iter()
+        .filter(|m| m.key_str() == Some("slow"))
+        .map(|m| m.value_str().unwrap())
+        .collect();
+    assert_eq!(slow, ["slow:0", "slow:10", "slow:20"]);
+    again.shutdown().await;
+}
+
+async fn graceful_shutdown_commits(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "commits", 1).await;
+    let group = fx.name("group");
+    // No periodic commit: only the shutdown can commit.
+    let mut config = cluster.config.consumer.clone();
+    config.commit_interval = Duration::from_secs(3600);
+    let (subscription, mut rx) = collect_with(&mq, &group, &topic, Some(config.clone())).await;
     for i in 0..10 {
         mq.producer()
             .send(Message::new(topic.as_str(), format!("m{i}")))
@@ -421,13 +487,7 @@ async fn graceful_shutdown_commits(cluster: Cluster, fx: Fixture) {
         .send(Message::new(topic.as_str(), "marker"))
         .await
         .unwrap();
-    let (handler, mut rx) = collector();
-    let again = mq
-        .consumer(&group)
-        .config(config)
-        .subscribe(&[&topic], handler)
-        .await
-        .unwrap();
+    let (again, mut rx) = collect_with(&mq, &group, &topic, Some(config)).await;
     let first = take(&mut rx, 1).await;
     assert_eq!(
         first[0].value_str(),
@@ -607,6 +667,7 @@ behaviour_suite! {
         unfinished_messages_go_to_another_member,
         failing_handler_is_retried_then_dead_lettered,
         two_groups_each_get_every_message,
+        keys_run_side_by_side_within_a_partition,
         graceful_shutdown_commits,
         trace_id_travels_in_a_header,
         a_full_partition_is_paused_not_dropped,

@@ -138,7 +138,10 @@ impl Config {
             ),
         ]);
         let mut mq = gochat_mq::Config::for_env(env);
-        mq.consumer.concurrency = im_logic::TOPIC_PARTITIONS as usize;
+        // Sends of different conversations in one partition are handled side by side (each
+        // conversation in order): more sends in flight, bigger group commits.
+        mq.consumer.concurrency = 8 * im_logic::TOPIC_PARTITIONS as usize;
+        mq.consumer.per_partition = 32;
         Self {
             http_addr: "127.0.0.1:8080".to_owned(),
             grpc_addr: "127.0.0.1:0".to_owned(),

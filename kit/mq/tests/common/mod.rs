@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use gochat_clog::{Logger, MemoryWriter};
 use gochat_core::{Context, Env};
-use gochat_mq::{HandlerError, Mq, Received, Subscription};
+use gochat_mq::{ConsumerConfig, HandlerError, Mq, Received, Subscription};
 use tokio::{
     sync::{Semaphore, mpsc},
     time::{sleep, timeout},
@@ -34,12 +34,23 @@ pub(crate) async fn collect(
     group: &str,
     topic: &str,
 ) -> (Subscription, mpsc::UnboundedReceiver<Received>) {
+    collect_with(mq, group, topic, None).await
+}
+
+/// [`collect`] with consumer settings of its own, if given.
+pub(crate) async fn collect_with(
+    mq: &Mq,
+    group: &str,
+    topic: &str,
+    config: Option<ConsumerConfig>,
+) -> (Subscription, mpsc::UnboundedReceiver<Received>) {
     let (handler, rx) = collector();
-    let subscription = mq
-        .consumer(group)
-        .subscribe(&[topic], handler)
-        .await
-        .unwrap();
+    let consumer = mq.consumer(group);
+    let consumer = match config {
+        Some(config) => consumer.config(config),
+        None => consumer,
+    };
+    let subscription = consumer.subscribe(&[topic], handler).await.unwrap();
     (subscription, rx)
 }
 
