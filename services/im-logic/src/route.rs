@@ -187,14 +187,14 @@ impl Router {
                 None => offline.push(user),
             }
         }
-        for (gateway, user_ids) in by_gateway {
+        let sends = by_gateway.into_iter().map(|(gateway, user_ids)| {
             let down = Downstream {
                 user_ids,
                 frame: Some(frame.clone()),
             };
-            self.publish(&self.topics.downstream(&gateway), key, down.encode_to_vec())
-                .await?;
-        }
+            (self.topics.downstream(&gateway), down.encode_to_vec())
+        });
+        self.publish_all(sends, key).await?;
         Ok(offline)
     }
 
@@ -258,14 +258,24 @@ impl Router {
         key: &str,
     ) -> Result<(), Error> {
         let payload = down.encode_to_vec();
-        let producer = self.mq.producer();
-        let pending = gateways
+        let sends = gateways
             .iter()
-            .map(|gateway| {
-                producer.send_nowait(
-                    MqMessage::new(self.topics.downstream(gateway), payload.clone())
-                        .key(key.to_owned()),
-                )
+            .map(|gateway| (self.topics.downstream(gateway), payload.clone()));
+        self.publish_all(sends, key).await
+    }
+
+    /// Publishes each `(topic, payload)`, keyed by `key`: all are enqueued before the first
+    /// is awaited, so they travel together.
+    async fn publish_all(
+        &self,
+        sends: impl IntoIterator<Item = (String, Vec<u8>)>,
+        key: &str,
+    ) -> Result<(), Error> {
+        let producer = self.mq.producer();
+        let pending = sends
+            .into_iter()
+            .map(|(topic, payload)| {
+                producer.send_nowait(MqMessage::new(topic, payload).key(key.to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         for sent in pending {

@@ -144,6 +144,33 @@ async fn a_resend_gets_the_first_ack_and_no_second_message(cluster: Cluster, _fx
     assert_eq!(page.messages.len(), 1);
 }
 
+/// The cache loses a conversation's counter (a restart of an in-memory cache, a Redis
+/// flush): the next seq continues after the stored ones, never repeating one.
+async fn seqs_continue_after_the_counter_is_lost(cluster: Cluster, _fx: Fixture) {
+    let s = cluster.stack(500).await.unwrap();
+    let (ann, bob) = (
+        register(&s.logic, "ann").await,
+        register(&s.logic, "bob").await,
+    );
+    let mut seqs = Vec::new();
+    for i in 0..6 {
+        if i == 3 {
+            let conversation = seqs
+                .first()
+                .map(|(c, _): &(String, i64)| c.clone())
+                .unwrap();
+            let lost = s.cache.keys().del(&[&format!("seq:{conversation}")]).await;
+            assert_eq!(lost.unwrap(), 1, "the counter was there to lose");
+        }
+        let mut message = send(&ann, "", &format!("c{i}"));
+        message.to_user_id = bob.clone();
+        let ack = s.logic.send(message).await.unwrap();
+        seqs.push((ack.conversation_id, ack.seq));
+    }
+    let seqs: Vec<i64> = seqs.into_iter().map(|(_, seq)| seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+}
+
 async fn non_members_and_bad_messages_are_refused(cluster: Cluster, _fx: Fixture) {
     let s = cluster.stack(500).await.unwrap();
     let (ann, bob, eve) = (
@@ -901,6 +928,7 @@ behaviour_suite! {
     cases: [
         seqs_are_contiguous_under_twenty_concurrent_senders_and_acked_only_when_stored,
         a_resend_gets_the_first_ack_and_no_second_message,
+        seqs_continue_after_the_counter_is_lost,
         non_members_and_bad_messages_are_refused,
         small_chats_go_to_gateways_large_groups_to_im_task_and_offline_members_to_push,
         refresh_rotates_and_logout_revokes_the_whole_session,
