@@ -1,6 +1,7 @@
 //! The candidate engines for gochat-mq's second distributed backend, side by side in one run:
 //! Redis Streams (fred) and NATS JetStream (async-nats), each driven the way a backend would
-//! drive it, on the engines `scripts/engines up` starts.
+//! drive it: Redis as `scripts/engines up` starts it, NATS 2.9 with JetStream as this machine
+//! kind runs it (`nats-server -a 127.0.0.1 -p 4222 -js`; the tests do not need it).
 //!
 //! Run with `cargo bench -p gochat-mq --bench engines` (`GOCHAT_TEST_REDIS_URL` and
 //! `GOCHAT_TEST_NATS_URL` override `redis://127.0.0.1:6379` and `127.0.0.1:4222`). Rounds

@@ -85,7 +85,7 @@ pub struct RedisConfig {
     /// longest a read blocks. Default: 500 ms.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
-    /// Bound on connecting and on each command. Default: 5 s.
+    /// Bound on connecting and on each command; above `heartbeat_interval`. Default: 5 s.
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
     /// Messages written in one pipeline at most. Default: 1,024.
@@ -510,10 +510,10 @@ impl RedisConfig {
                 "must be at least three heartbeat intervals",
             ));
         }
-        if self.command_timeout < Duration::from_millis(1) {
+        if self.command_timeout <= self.heartbeat_interval {
             return Err(ConfigError::new(
                 field("command_timeout"),
-                "must be at least 1 ms",
+                "must be above heartbeat_interval (a read blocks up to one heartbeat)",
             ));
         }
         Ok(())
@@ -660,6 +660,23 @@ mod tests {
             config.validate().unwrap_err().field,
             "backend.memory.retention_bytes"
         );
+        let mut redis = RedisConfig::for_env(Env::Development);
+        redis.heartbeat_interval = Duration::from_secs(3);
+        let config = Config {
+            backend: Backend::Redis(redis),
+            ..Config::for_env(Env::Development)
+        };
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "backend.redis.session_timeout"
+        );
+        let mut redis = RedisConfig::with_url(Env::Development, "no scheme here");
+        redis.prefix.clear();
+        let config = Config {
+            backend: Backend::Redis(redis),
+            ..Config::for_env(Env::Development)
+        };
+        assert_eq!(config.validate().unwrap_err().field, "backend.redis.url");
         let config: Config =
             serde_json::from_str(r#"{"backend": {"memory": {"retention_bytes": 1024}}}"#).unwrap();
         let Backend::Memory(memory) = config.backend else {

@@ -59,4 +59,18 @@ impl KitError for Error {
     }
 }
 
+impl Error {
+    /// The same error once more, for answering every send of a batch that failed as one (the
+    /// variants a batch fails with are kept; others become `Backend` with their text).
+    pub(crate) fn again(&self) -> Self {
+        match self {
+            Self::Unavailable(s) => Self::Unavailable(s.clone()),
+            Self::Timeout(s) => Self::Timeout(s.clone()),
+            Self::UnknownTopic(s) => Self::UnknownTopic(s.clone()),
+            Self::Closed => Self::Closed,
+            other => Self::Backend(other.to_string()),
+        }
+    }
+}
+
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

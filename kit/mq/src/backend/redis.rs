@@ -373,7 +373,7 @@ async fn write_batch(inner: &Inner, sends: Vec<(Message, oneshot::Sender<Result<
     if let Err(e) = inner.resolve(&topics).await {
         gochat_clog::warn!(inner.log, error = %e, "sending failed");
         for (_, tx) in sends {
-            let _ = tx.send(Err(e.clone_kind()));
+            let _ = tx.send(Err(e.again()));
         }
         return;
     }
@@ -516,19 +516,6 @@ fn map_error(error: &FredError, doing: &str) -> Error {
             details.to_owned(),
         )),
         _ => Error::Backend(format!("{doing}: {error}")),
-    }
-}
-
-impl Error {
-    /// The same error again, for answering every send of a failed batch.
-    fn clone_kind(&self) -> Self {
-        match self {
-            Self::Unavailable(s) => Self::Unavailable(s.clone()),
-            Self::Timeout(s) => Self::Timeout(s.clone()),
-            Self::UnknownTopic(s) => Self::UnknownTopic(s.clone()),
-            Self::Closed => Self::Closed,
-            other => Self::Backend(other.to_string()),
-        }
     }
 }
 
