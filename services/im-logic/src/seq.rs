@@ -1,4 +1,4 @@
-//! Per-conversation sequence numbers: a cache counter (INCR), moved past the highest stored
+//! Per-conversation sequence numbers: a cache counter (INCR), seeded from the highest stored
 //! seq when the cache has none, so a seq never goes back or repeats after a cache loss.
 
 use gochat_proto::repo::MaxSeqRequest;
@@ -11,19 +11,26 @@ fn seq_key(conversation: &str) -> String {
 }
 
 impl Logic {
-    /// The next seq of `conversation`: one INCR. A counter that starts at 1 is new — a new
-    /// conversation, or one the cache lost — and is moved past the highest stored seq.
+    /// The next seq of `conversation`.
     pub(crate) async fn next_seq(&self, conversation: &str) -> Result<i64, Error> {
         let key = seq_key(conversation);
         let strings = self.deps.cache.string();
-        let seq = strings.incr(&key).await?;
-        if seq != 1 {
-            return Ok(seq);
+        if strings.get(&key).await?.is_none() {
+            self.seed_seq(conversation).await?;
         }
-        match self.stored_max(conversation).await? {
-            0 => Ok(seq),
-            stored => Ok(strings.incr_by(&key, stored).await?),
-        }
+        Ok(strings.incr(&key).await?)
+    }
+
+    /// Raises the counter to the highest stored seq (only if it has none: a concurrent seed
+    /// or counter wins).
+    pub(crate) async fn seed_seq(&self, conversation: &str) -> Result<(), Error> {
+        let stored = self.stored_max(conversation).await?;
+        self.deps
+            .cache
+            .string()
+            .set_nx(&seq_key(conversation), stored.to_string(), None)
+            .await?;
+        Ok(())
     }
 
     /// After a seq turned out taken (the counter was lost while messages were in flight):
