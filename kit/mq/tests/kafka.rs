@@ -119,3 +119,138 @@ fn the_production_settings_deliver_and_read_back() {
         mq.close().await;
     });
 }
+
+/// Waits (polling, up to 90 s) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..900 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not within 90 s: {what}");
+}
+
+fn sorted(mut partitions: Vec<gochat_mq::TopicPartition>) -> Vec<gochat_mq::TopicPartition> {
+    partitions.sort_by_key(|p| (p.topic.clone(), p.partition));
+    partitions
+}
+
+#[test]
+fn a_static_member_restarted_takes_its_partitions_back() {
+    block_on(async {
+        let Some(brokers) = endpoint(Engine::Kafka).await else {
+            return;
+        };
+        let fx = Fixture::new("static_member", "kafka");
+        let (topic, group) = (fx.name("static"), fx.name("group"));
+        let member = |name: &'static str| {
+            let brokers = brokers.clone();
+            let id = format!("{}-{name}", fx.prefix());
+            async move {
+                kafka(&brokers, |k| {
+                    k.instance_id = Some(id);
+                    k.session_timeout = Duration::from_secs(45);
+                })
+                .await
+                .unwrap()
+            }
+        };
+        // Each handled message as (member, partition, value).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(&str, i32, String)>();
+        let handler = |name: &'static str| {
+            let tx = tx.clone();
+            move |message: gochat_mq::Received| {
+                let value = message.value_str().unwrap_or_default().to_owned();
+                let sent = tx.send((name, message.partition, value));
+                std::future::ready(sent.map_err(|e| e.to_string()))
+            }
+        };
+        let a = member("a").await;
+        a.admin().create_topic(&topic, 4).await.unwrap();
+        let first = a
+            .consumer(&group)
+            .subscribe(&[&topic], handler("a"))
+            .await
+            .unwrap();
+        until("a owns every partition", || first.assignment().len() == 4).await;
+        let b = member("b").await;
+        let other = b
+            .consumer(&group)
+            .subscribe(&[&topic], handler("b"))
+            .await
+            .unwrap();
+        until("a and b share the partitions", || {
+            let (x, y) = (first.assignment().len(), other.assignment().len());
+            x > 0 && y > 0 && x + y == 4
+        })
+        .await;
+        let (owned_by_a, owned_by_b) = (sorted(first.assignment()), sorted(other.assignment()));
+        let of_a: std::collections::BTreeSet<i32> =
+            owned_by_a.iter().map(|p| p.partition).collect();
+
+        // A static member leaves no gap on shutdown: the group keeps its partitions for it.
+        first.shutdown().await;
+        a.close().await;
+        let mut for_b = 0;
+        for n in 0..40 {
+            let delivery = b
+                .producer()
+                .send(Message::new(topic.as_str(), format!("m{n}")).key(format!("k{n}")))
+                .await
+                .unwrap();
+            if !of_a.contains(&delivery.partition) {
+                for_b += 1;
+            }
+        }
+        assert!(
+            for_b > 0 && for_b < 40,
+            "40 keys land on both members' partitions"
+        );
+        // While a is away, b handles its own partitions' messages and none of a's.
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < for_b {
+            let (who, partition, value) = tokio::time::timeout(Duration::from_secs(90), rx.recv())
+                .await
+                .expect("b's messages within 90 s")
+                .unwrap();
+            assert_eq!(who, "b");
+            assert!(
+                !of_a.contains(&partition),
+                "{value} of a's partition {partition} taken by b"
+            );
+            seen.insert(value);
+        }
+
+        let again = member("a").await;
+        let second = again
+            .consumer(&group)
+            .subscribe(&[&topic], handler("a"))
+            .await
+            .unwrap();
+        until("the restarted member owns partitions", || {
+            !second.assignment().is_empty()
+        })
+        .await;
+        assert_eq!(
+            sorted(second.assignment()),
+            owned_by_a,
+            "the same partitions"
+        );
+        assert_eq!(sorted(other.assignment()), owned_by_b, "b kept its own");
+        while seen.len() < 40 {
+            let (who, partition, value) = tokio::time::timeout(Duration::from_secs(90), rx.recv())
+                .await
+                .expect("every message within 90 s")
+                .unwrap();
+            if of_a.contains(&partition) {
+                assert_eq!(who, "a", "{value}: a's partitions are a's again");
+            }
+            seen.insert(value);
+        }
+        second.shutdown().await;
+        other.shutdown().await;
+        again.close().await;
+        b.close().await;
+    });
+}
