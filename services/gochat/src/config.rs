@@ -59,8 +59,6 @@ pub struct Config {
     pub coord: gochat_coord::Config,
     /// Id generation.
     pub uid: gochat_uid::Config,
-    /// Deduplication.
-    pub once: gochat_once::Config,
     /// The circuit breaker around im-logic's calls to im-repo (distributed mode).
     pub breaker: gochat_breaker::Config,
     /// Rate limits: `login` (per normalised username), `login_addr` and `register_addr` (per
@@ -157,7 +155,6 @@ impl Config {
             mq,
             coord: gochat_coord::Config::for_env(env),
             uid: gochat_uid::Config::for_env(env),
-            once: gochat_once::Config::for_env(env),
             breaker: gochat_breaker::Config::for_env(env),
             ratelimit,
             repo: im_repo::Config::default(),
@@ -197,7 +194,6 @@ impl Config {
         self.mq.validate().map_err(|e| e.within("mq"))?;
         self.coord.validate().map_err(|e| e.within("coord"))?;
         self.uid.validate().map_err(|e| e.within("uid"))?;
-        self.once.validate().map_err(|e| e.within("once"))?;
         self.breaker.validate().map_err(|e| e.within("breaker"))?;
         self.ratelimit
             .validate()

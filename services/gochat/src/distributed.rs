@@ -187,7 +187,6 @@ pub async fn logic(
     let cache = base.cache(config.cache.clone()).await?;
     let mq = base.mq(config.mq.clone()).await?;
     let ids = base.uid(config.uid.clone(), &coord).await?;
-    let once = base.once(config.once.clone(), &cache).await?;
     let limiter = base
         .limiter(config.ratelimit.clone(), &cache, &coord)
         .await?;
@@ -204,7 +203,7 @@ pub async fn logic(
             .await
             .map_err(|e| Base::fail("mq topics", &e))?;
     }
-    let deps = im_logic::Deps::new(repo, cache, once, ids, mq, base.log.clone()).limiter(limiter);
+    let deps = im_logic::Deps::new(repo, cache, ids, mq, base.log.clone()).limiter(limiter);
     let logic = Logic::new(&base.ctx, deps, config.logic.clone())
         .map_err(|e| Base::fail("im-logic", &e))?;
     let upstream = logic

@@ -10,7 +10,6 @@ use gochat_core::Context;
 use gochat_db::Db;
 use gochat_metrics::Metrics;
 use gochat_mq::Mq;
-use gochat_once::Once;
 use gochat_ratelimit::RateLimiter;
 use gochat_uid::Uid;
 
@@ -120,17 +119,6 @@ impl Base {
         gochat_uid::new(&self.ctx, config, options)
             .await
             .map_err(|e| failed("uid")(&e))
-    }
-
-    pub(crate) async fn once(
-        &self,
-        config: gochat_once::Config,
-        cache: &Cache,
-    ) -> Result<Once, StartError> {
-        let options = gochat_once::Options::default().cache(cache.clone());
-        gochat_once::new(&self.ctx, config, options)
-            .await
-            .map_err(|e| failed("once")(&e))
     }
 
     pub(crate) async fn limiter(

@@ -113,7 +113,6 @@ pub async fn run(
     let mq = base.mq(config.mq.clone()).await?;
     let coord = base.coord(config.coord.clone()).await?;
     let ids = base.uid(config.uid.clone(), &coord).await?;
-    let once = base.once(config.once.clone(), &cache).await?;
     let limiter = base
         .limiter(config.ratelimit.clone(), &cache, &coord)
         .await?;
@@ -130,7 +129,6 @@ pub async fn run(
     let deps = im_logic::Deps::new(
         Arc::new(repo.clone()),
         cache.clone(),
-        once,
         ids.clone(),
         mq.clone(),
         base.log.clone(),

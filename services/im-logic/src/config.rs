@@ -35,9 +35,6 @@ pub struct Config {
     pub max_content_bytes: usize,
     /// Groups up to this size fan out at once; larger ones go to im-task. Default: 500.
     pub small_group_limit: usize,
-    /// How long a client_msg_id's answer is kept for resends. Default: 24 hours.
-    #[serde(with = "humantime_serde")]
-    pub dedup_ttl: Duration,
     /// Put before every mq topic name (`{prefix}im-upstream`, …). Default: none.
     pub topic_prefix: String,
 }
@@ -52,7 +49,6 @@ impl Default for Config {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_content_bytes: 4 * 1024,
             small_group_limit: 500,
-            dedup_ttl: Duration::from_secs(24 * 3600),
             topic_prefix: String::new(),
         }
     }
@@ -99,9 +95,6 @@ impl Config {
         }
         if self.max_content_bytes == 0 {
             return Err(ConfigError::new("max_content_bytes", "must be above zero"));
-        }
-        if self.dedup_ttl.is_zero() {
-            return Err(ConfigError::new("dedup_ttl", "must be above zero"));
         }
         Ok(())
     }

@@ -12,7 +12,6 @@ mod error;
 mod password;
 mod route;
 mod send;
-mod seq;
 mod service;
 mod tokens;
 mod upstream;
@@ -23,7 +22,6 @@ use gochat_cache::Cache;
 use gochat_clog::Logger;
 use gochat_core::Context;
 use gochat_mq::Mq;
-use gochat_once::Once;
 use gochat_proto::repo::repo_service_server::RepoService;
 use gochat_uid::Uid;
 
@@ -45,10 +43,8 @@ pub type RepoHandle = Arc<dyn RepoService>;
 pub struct Deps {
     /// The repository.
     pub repo: RepoHandle,
-    /// Tokens, seqs and presence.
+    /// Tokens and presence.
     pub cache: Cache,
-    /// client_msg_id deduplication.
-    pub once: Once,
     /// Message ids.
     pub ids: Uid,
     /// Downstream deliveries and im-task jobs.
@@ -62,11 +58,10 @@ pub struct Deps {
 
 impl Deps {
     /// Everything im-logic needs.
-    pub fn new(repo: RepoHandle, cache: Cache, once: Once, ids: Uid, mq: Mq, log: Logger) -> Self {
+    pub fn new(repo: RepoHandle, cache: Cache, ids: Uid, mq: Mq, log: Logger) -> Self {
         Self {
             repo,
             cache,
-            once,
             ids,
             mq,
             log,

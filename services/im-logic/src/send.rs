@@ -1,36 +1,25 @@
-//! Sending a message: membership → deduplicate the client_msg_id → next seq → store (group
-//! commit) → ack → route. Nothing is acked before it is stored; a resend gets the first ack.
+//! Sending a message: membership → store (group commit; the repository gives the seq and
+//! finds a resend of the client_msg_id) → ack → route. Nothing is acked before it is stored; a
+//! resend gets the first ack and is not routed again.
 
 use gochat_proto::{
     common::{Conversation, ConversationType, Message},
     logic::{Ack, SendMessageRequest},
     repo::{GetConversationRequest, GetGroupRequest, GetMemberRequest, GetOrCreateSingleRequest},
 };
-use serde::{Deserialize, Serialize};
 use tonic::{Code, Request};
 
-use crate::{Error, Logic};
+use crate::{Error, Logic, batch::Stored};
 
 /// The message types clients may send.
 const TYPES: [&str; 4] = ["text", "image", "file", "system"];
-
-/// What a first send stored, kept to answer resends.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Sent {
-    message_id: String,
-    seq: i64,
-    created_at_ms: i64,
-    /// Whether this call stored it (not kept: an answer read back is a resend's).
-    #[serde(skip)]
-    fresh: bool,
-}
 
 impl Logic {
     /// Stores and routes one message; the ack, once stored.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad message; [`Error::Forbidden`] for a non-member;
-    /// the repository, cache or bus failing.
+    /// the repository failing (routing failures are logged: the message is stored).
     pub async fn send(&self, req: SendMessageRequest) -> Result<Ack, Error> {
         let user = req.user_id.trim();
         if user.is_empty() {
@@ -68,38 +57,37 @@ impl Logic {
             self.limit(crate::LARGE_GROUP_RULE, user).await?;
         }
 
-        let key = format!("send:{}:{user}:{}", conversation.id, req.client_msg_id);
-        let sent: Sent = self
-            .deps
-            .once
-            .execute(&key, self.config.dedup_ttl, || {
-                self.store(&conversation.id, user, &req)
-            })
-            .await
-            .map_err(|e| match e {
-                gochat_once::Error::Operation(e) => e,
-                other => Error::Internal(other.to_string()),
-            })?;
+        // The seq is given by the repository in the transaction that stores the message; a
+        // resend (the same client_msg_id) is found there, by the unique key, and answered with
+        // the message stored first.
+        let draft = Message {
+            message_id: self.deps.ids.snowflake()?.to_string(),
+            conversation_id: conversation.id.clone(),
+            seq: 0,
+            from_user_id: user.to_owned(),
+            content: req.content,
+            message_type: req.message_type,
+            client_msg_id: req.client_msg_id,
+            created_at_ms: gochat_proto::now_ms(),
+        };
+        let Stored { message, resent } = self.batcher.store(draft).await?;
+        let ack = Ack {
+            client_msg_id: message.client_msg_id.clone(),
+            message_id: message.message_id.clone(),
+            conversation_id: message.conversation_id.clone(),
+            seq: message.seq,
+            created_at_ms: message.created_at_ms,
+        };
         // A resend is answered with its ack only: routing it again would let one stored
         // message reach every socket as often as it is resent.
-        if !sent.fresh {
-            return Ok(ack(req.client_msg_id, &conversation.id, &sent));
+        if resent {
+            return Ok(ack);
         }
-        let message = Message {
-            message_id: sent.message_id.clone(),
-            conversation_id: conversation.id.clone(),
-            seq: sent.seq,
-            from_user_id: user.to_owned(),
-            content: req.content.clone(),
-            message_type: req.message_type.clone(),
-            client_msg_id: req.client_msg_id.clone(),
-            created_at_ms: sent.created_at_ms,
-        };
         // Stored: the ack stands whatever routing does; receivers pull what they missed.
         if let Err(e) = self.route(&conversation, &message).await {
             gochat_clog::warn!(self.deps.log, error = %e, conversation = %conversation.id, "routing a stored message failed");
         }
-        Ok(ack(req.client_msg_id, &conversation.id, &sent))
+        Ok(ack)
     }
 
     async fn conversation_for(&self, req: &SendMessageRequest) -> Result<Conversation, Error> {
@@ -172,57 +160,5 @@ impl Logic {
             )),
             Err(e) => Err(e),
         }
-    }
-
-    /// Takes a seq and stores the message; a seq found taken (the counter was lost) is
-    /// replaced after moving the counter past the stored ones.
-    async fn store(
-        &self,
-        conversation: &str,
-        user: &str,
-        req: &SendMessageRequest,
-    ) -> Result<Sent, Error> {
-        for _ in 0..3 {
-            let seq = self.next_seq(conversation).await?;
-            let message = Message {
-                message_id: self.deps.ids.snowflake()?.to_string(),
-                conversation_id: conversation.to_owned(),
-                seq,
-                from_user_id: user.to_owned(),
-                content: req.content.clone(),
-                message_type: req.message_type.clone(),
-                client_msg_id: req.client_msg_id.clone(),
-                created_at_ms: gochat_proto::now_ms(),
-            };
-            let id = message.message_id.clone();
-            match self.batcher.store(message).await {
-                // The stored one may be an earlier send of the same client_msg_id.
-                Ok(stored) => {
-                    return Ok(Sent {
-                        fresh: stored.message_id == id,
-                        message_id: stored.message_id,
-                        seq: stored.seq,
-                        created_at_ms: stored.created_at_ms,
-                    });
-                }
-                Err(status) if status.code() == Code::AlreadyExists => {
-                    self.reseed_seq(conversation).await?;
-                }
-                Err(status) => return Err(status.into()),
-            }
-        }
-        Err(Error::Internal(format!(
-            "no free seq in {conversation} after three tries"
-        )))
-    }
-}
-
-fn ack(client_msg_id: String, conversation_id: &str, sent: &Sent) -> Ack {
-    Ack {
-        client_msg_id,
-        message_id: sent.message_id.clone(),
-        conversation_id: conversation_id.to_owned(),
-        seq: sent.seq,
-        created_at_ms: sent.created_at_ms,
     }
 }

@@ -103,13 +103,6 @@ async fn the_pipeline_runs_over_grpc_on_postgres_redis_etcd_and_kafka() {
         .unwrap();
     let channel = coord.registry().balanced_channel("im-repo").unwrap();
 
-    let once = gochat_once::new(
-        &ctx,
-        gochat_once::Config::for_env(Env::Development),
-        gochat_once::Options::default().cache(cache.clone()),
-    )
-    .await
-    .unwrap();
     let mut kafka_config = gochat_mq::KafkaConfig::with_brokers(Env::Development, &kafka);
     kafka_config
         .properties
@@ -124,7 +117,6 @@ async fn the_pipeline_runs_over_grpc_on_postgres_redis_etcd_and_kafka() {
     let deps = Deps::new(
         Arc::new(RemoteRepo::new(channel)),
         cache.clone(),
-        once,
         ids,
         mq.clone(),
         gochat_clog::Logger::current(),

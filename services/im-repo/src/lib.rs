@@ -11,6 +11,7 @@ mod messages;
 mod migration;
 mod service;
 mod sessions;
+mod store;
 mod users;
 mod views;
 

@@ -1,109 +1,27 @@
-//! Messages: stored in batches (one transaction per burst, not per message), read by seq,
-//! deduplicated by (conversation, sender, client_msg_id).
+//! Messages read by seq: history pages and the highest stored seq (storing is in `store`).
 
-use gochat_db::{
-    TxError,
-    sea_orm::{
-        ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-        QueryOrder, QuerySelect, Select,
-    },
-};
-use gochat_proto::{common, repo as pb};
+use gochat_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use gochat_proto::repo as pb;
 
-use crate::{Error, Repo, convert, entity::message, error::is_unique_violation, required};
+use crate::{Error, Repo, convert, entity::message, required};
 
 /// The most messages one history page holds.
 pub const MAX_PAGE: i32 = 100;
 
 impl Repo {
     /// `messages`, or the shard holding `conversation` when messages are sharded.
-    fn messages_in(&self, conversation: &str) -> Select<message::Entity> {
+    pub(crate) fn messages_in(&self, conversation: &str) -> Select<message::Entity> {
         match self.db.shard("messages", conversation) {
             Ok(shard) => shard.find::<message::Entity>(),
             Err(_) => message::Entity::find(),
         }
     }
 
-    async fn insert_message(
-        &self,
-        tx: &DatabaseTransaction,
-        row: message::ActiveModel,
-        conversation: &str,
-    ) -> Result<(), DbErr> {
-        use gochat_db::sea_orm::EntityTrait as _;
-        match self.db.shard("messages", conversation) {
-            Ok(shard) => shard.insert(row).exec(tx).await.map(drop),
-            Err(_) => message::Entity::insert(row).exec(tx).await.map(drop),
-        }
-    }
-
-    /// Stores a burst in one transaction. A message whose (conversation, sender,
-    /// client_msg_id) is stored already is answered with the stored one; when the batch hits
-    /// a unique key, each message is retried on its own so one duplicate cannot fail the rest.
-    pub(crate) async fn store_messages(
-        &self,
-        req: pb::StoreMessagesRequest,
-    ) -> Result<pb::StoreMessagesResponse, Error> {
-        for m in &req.messages {
-            required("conversation_id", &m.conversation_id)?;
-            required("from_user_id", &m.from_user_id)?;
-            required("client_msg_id", &m.client_msg_id)?;
-            if m.seq <= 0 {
-                return Err(Error::InvalidArgument("seq must be above zero".to_owned()));
-            }
-        }
-        let mut stored = Vec::with_capacity(req.messages.len());
-        let batch = req.messages.clone();
-        let whole = self
-            .db
-            .transaction(async |tx| {
-                for m in &batch {
-                    self.insert_message(tx, row(m), &m.conversation_id).await?;
-                }
-                Ok::<_, DbErr>(())
-            })
-            .await;
-        match whole {
-            Ok(()) => {
-                return Ok(pb::StoreMessagesResponse {
-                    stored: req.messages,
-                });
-            }
-            Err(TxError::Rollback(e)) if is_unique_violation(&e) => {}
-            Err(TxError::Rollback(e)) => return Err(e.into()),
-            Err(TxError::Db(e)) => return Err(e.into()),
-        }
-        for m in req.messages {
-            let one = m.clone();
-            let alone = self
-                .db
-                .transaction(async |tx| {
-                    self.insert_message(tx, row(&one), &one.conversation_id)
-                        .await
-                })
-                .await;
-            match alone {
-                Ok(()) => stored.push(m),
-                Err(TxError::Rollback(e)) if is_unique_violation(&e) => {
-                    stored.push(self.stored_twin(&m).await?);
-                }
-                Err(TxError::Rollback(e)) => return Err(e.into()),
-                Err(TxError::Db(e)) => return Err(e.into()),
-            }
-        }
-        Ok(pb::StoreMessagesResponse { stored })
-    }
-
-    /// The message stored earlier with `m`'s client_msg_id; a clash on seq alone is refused.
-    async fn stored_twin(&self, m: &common::Message) -> Result<common::Message, Error> {
-        self.messages_in(&m.conversation_id)
-            .filter(message::Column::ConversationId.eq(&m.conversation_id))
-            .filter(message::Column::FromUserId.eq(&m.from_user_id))
-            .filter(message::Column::ClientMsgId.eq(&m.client_msg_id))
-            .one(self.db.connection())
-            .await?
-            .map(convert::message)
-            .ok_or_else(|| Error::AlreadyExists(format!("seq {} of {}", m.seq, m.conversation_id)))
+    /// The table holding `conversation`'s messages: its shard, or `messages`.
+    pub(crate) fn messages_table(&self, conversation: &str) -> &str {
+        self.db
+            .shard("messages", conversation)
+            .map_or("messages", |shard| shard.name())
     }
 
     pub(crate) async fn get_messages(
@@ -167,18 +85,5 @@ impl Repo {
             .one(self.db.connection())
             .await?;
         Ok(row.map_or(0, |r| r.seq))
-    }
-}
-
-fn row(m: &common::Message) -> message::ActiveModel {
-    message::ActiveModel {
-        id: Set(m.message_id.clone()),
-        conversation_id: Set(m.conversation_id.clone()),
-        seq: Set(m.seq),
-        from_user_id: Set(m.from_user_id.clone()),
-        content: Set(m.content.clone()),
-        message_type: Set(m.message_type.clone()),
-        client_msg_id: Set(m.client_msg_id.clone()),
-        created_at_ms: Set(m.created_at_ms),
     }
 }

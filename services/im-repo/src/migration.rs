@@ -5,10 +5,10 @@ use gochat_db::{
     ShardSchema,
     sea_orm::{
         ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-        Schema,
+        Schema, Statement,
         sea_query::{
-            Alias, ColumnDef, Expr, ExprTrait, Func, Index, IndexCreateStatement, Table,
-            TableCreateStatement,
+            Alias, ColumnDef, Expr, ExprTrait, Func, Index, IndexCreateStatement, Query, Table,
+            TableCreateStatement, UpdateStatement,
         },
     },
     sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager},
@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(GroupAccess),
             Box::new(RevokedSessions),
             Box::new(NormalUsernames),
+            Box::new(LastSeqCounters),
         ]
     }
 }
@@ -250,4 +251,101 @@ impl MigrationTrait for NormalUsernames {
         }
         Ok(())
     }
+}
+
+/// `conversations.last_seq`: the highest seq handed out in each conversation, advanced inside
+/// the transaction that stores its messages. Kept out of the conversation entity, which is
+/// cached: the counter is only read under its row lock while storing.
+pub(crate) const LAST_SEQ: &str = "last_seq";
+
+/// `conversations.last_seq`, set from the highest seq stored in each conversation — in
+/// `messages` and in every shard table of it (`messages_00` …) present in the database.
+struct LastSeqCounters;
+
+impl MigrationName for LastSeqCounters {
+    fn name(&self) -> &str {
+        "m0005_conversation_last_seq"
+    }
+}
+
+// As above: async_trait needs SchemaManager's lifetime matched.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for LastSeqCounters {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if !manager.has_column("conversations", LAST_SEQ).await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(conversation::Entity)
+                        .add_column(
+                            ColumnDef::new(Alias::new(LAST_SEQ))
+                                .big_integer()
+                                .not_null()
+                                .default(0),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+        }
+        let db = manager.get_connection();
+        for table in message_tables(db).await? {
+            db.execute(&raise_last_seq(&table, None)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `UPDATE conversations SET last_seq = (highest seq in table)` where the counter is below it:
+/// every conversation's, or only `only`'s.
+pub(crate) fn raise_last_seq(table: &str, only: Option<&str>) -> UpdateStatement {
+    let stored = Alias::new("stored");
+    let highest = Query::select()
+        .expr(Func::max(Expr::col((stored.clone(), message::Column::Seq))))
+        .from_as(Alias::new(table), stored.clone())
+        .and_where(
+            Expr::col((stored, message::Column::ConversationId))
+                .equals((conversation::Entity, conversation::Column::Id)),
+        )
+        .to_owned();
+    let mut update = Query::update();
+    update
+        .table(conversation::Entity)
+        .value(Alias::new(LAST_SEQ), Expr::from(highest.clone()))
+        // Below a conversation's highest seq; one with none (NULL) is left alone.
+        .and_where(Expr::col(Alias::new(LAST_SEQ)).lt(Expr::from(highest)));
+    if let Some(id) = only {
+        update.and_where(Expr::col(conversation::Column::Id).eq(id));
+    }
+    update
+}
+
+/// `messages` and its shard tables (`messages_` and two or more digits) in this database.
+async fn message_tables(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
+        DbBackend::Postgres => {
+            "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema()"
+        }
+        _ => {
+            "SELECT CAST(table_name AS CHAR) AS name FROM information_schema.tables \
+             WHERE table_schema = DATABASE()"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
+    let mut tables = Vec::new();
+    for row in rows {
+        let name: String = row.try_get("", "name")?;
+        let shard = name
+            .strip_prefix("messages_")
+            .is_some_and(|digits| digits.len() >= 2 && digits.bytes().all(|b| b.is_ascii_digit()));
+        if name == "messages" || shard {
+            tables.push(name);
+        }
+    }
+    Ok(tables)
 }

@@ -2,14 +2,19 @@
 //! (standalone), PostgreSQL with Redis and MariaDB with the in-process cache, both with
 //! messages sharded into four tables (distributed). Each case gets databases of its own.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use gochat_core::{Context, Env};
-use gochat_db::sea_orm::{ConnectionTrait, Database};
+use gochat_db::{
+    sea_orm::{ConnectionTrait, Database},
+    sea_orm_migration::MigratorTrait,
+};
 use gochat_proto::{
     common::{Message, Role},
     repo::{self as pb, repo_service_server::RepoService},
 };
 use gochat_testkit::{Engine, Fixture, behaviour_suite, endpoint};
-use im_repo::{Config, Repo};
+use im_repo::{Config, Migrator, Repo};
 use tonic::{Code, Request};
 
 struct Cluster {
@@ -28,7 +33,7 @@ impl Cluster {
     /// The repository and its database handle (whose statement counter tests read).
     async fn repo_and_db(&self) -> (Repo, gochat_db::Db) {
         let ctx = Context::new();
-        let mut options = gochat_db::Options::default().migrator::<im_repo::Migrator>();
+        let mut options = gochat_db::Options::default().migrator::<Migrator>();
         if self.db.sharding.tables.contains_key("messages") {
             options = options.shard_schema(im_repo::messages_shards());
         }
@@ -130,6 +135,18 @@ async fn user(repo: &Repo, name: &str) -> String {
     .unwrap()
     .into_inner()
     .id
+}
+
+/// A message as im-logic hands it over: no seq, a message id of its own (a resend gets a new
+/// one, as a real resend does).
+fn draft(conversation: &str, from: &str, client: &str) -> Message {
+    static IDS: AtomicU64 = AtomicU64::new(0);
+    let n = IDS.fetch_add(1, Ordering::Relaxed);
+    Message {
+        seq: 0,
+        message_id: format!("{conversation}-{from}-{client}-{n}"),
+        ..message(conversation, from, 0, client)
+    }
 }
 
 fn message(conversation: &str, from: &str, seq: i64, client: &str) -> Message {
@@ -264,27 +281,39 @@ async fn messages_are_stored_once_and_paged_by_seq(cluster: Cluster, _fx: Fixtur
         repo.store_messages(Request::new(pb::StoreMessagesRequest { messages }))
     };
     let burst: Vec<Message> = (1..=5)
-        .map(|seq| message(&chat, &ann, seq, &format!("c{seq}")))
+        .map(|i| draft(&chat, &ann, &format!("c{i}")))
         .collect();
-    let stored = store(burst.clone()).await.unwrap().into_inner().stored;
-    assert_eq!(stored, burst);
+    let answer = store(burst.clone()).await.unwrap().into_inner();
+    assert_eq!(answer.resent, vec![false; 5]);
+    let seqs: Vec<i64> = answer.stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "seqs are assigned in request order");
+    for (stored, sent) in answer.stored.iter().zip(&burst) {
+        assert_eq!(
+            stored,
+            &Message {
+                seq: stored.seq,
+                ..sent.clone()
+            }
+        );
+    }
+    let first = answer.stored;
 
-    // A resend (same client_msg_id, a new seq) in a batch with a new message: the resend is
-    // answered with what was stored first, the new one is stored.
-    let resend = message(&chat, &ann, 6, "c3");
-    let fresh = message(&chat, &bob, 6, "b1");
-    let stored = store(vec![resend, fresh.clone()])
-        .await
-        .unwrap()
-        .into_inner()
-        .stored;
-    assert_eq!(stored[0], burst[2]);
-    assert_eq!(stored[1], fresh);
-    // Another message with a taken seq is refused, not silently merged.
-    let clash = store(vec![message(&chat, &bob, 6, "b2")])
-        .await
-        .unwrap_err();
-    assert_eq!(clash.code(), Code::AlreadyExists);
+    // A resend of c3 (under a new message id), a new message, and that new message again in
+    // the same request: the resend and the repeat are answered with the message stored first
+    // and take no seq.
+    let fresh = draft(&chat, &bob, "b1");
+    let answer = store(vec![
+        draft(&chat, &ann, "c3"),
+        fresh.clone(),
+        draft(&chat, &bob, "b1"),
+    ])
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(answer.resent, [true, false, true]);
+    assert_eq!(answer.stored[0], first[2]);
+    assert_eq!(answer.stored[1], Message { seq: 6, ..fresh });
+    assert_eq!(answer.stored[2], answer.stored[1]);
 
     let page = |before: Option<i64>, after: Option<i64>, limit: i32| {
         repo.get_messages(Request::new(pb::GetMessagesRequest {
@@ -692,6 +721,254 @@ async fn conversation_lists_are_paged(cluster: Cluster, _fx: Fixture) {
     cluster.finish(repo).await;
 }
 
+/// A conversation's stored messages, oldest first (up to 100).
+async fn history(repo: &Repo, conversation: &str) -> Vec<Message> {
+    repo.get_messages(Request::new(pb::GetMessagesRequest {
+        conversation_id: conversation.to_owned(),
+        after_seq: Some(0),
+        limit: 100,
+        ..Default::default()
+    }))
+    .await
+    .unwrap()
+    .into_inner()
+    .messages
+}
+
+async fn group_chat(repo: &Repo, owner: &str, name: &str) -> String {
+    repo.create_group(Request::new(pb::CreateGroupRequest {
+        name: name.into(),
+        owner_id: owner.to_owned(),
+        ..Default::default()
+    }))
+    .await
+    .unwrap()
+    .into_inner()
+    .conversation_id
+}
+
+async fn seqs_are_contiguous_across_batches_and_concurrent_stores(cluster: Cluster, _fx: Fixture) {
+    let repo = cluster.repo().await;
+    let (ann, bob) = (user(&repo, "ann").await, user(&repo, "bob").await);
+    let (a, b) = (
+        group_chat(&repo, &ann, "a").await,
+        group_chat(&repo, &bob, "b").await,
+    );
+    // One burst to both: each conversation counts on its own; a seq given is not used.
+    let mut given = draft(&a, &ann, "given");
+    given.seq = 99;
+    let burst = vec![draft(&b, &bob, "b0"), given, draft(&a, &ann, "a0")];
+    let answer = repo
+        .store_messages(Request::new(pb::StoreMessagesRequest { messages: burst }))
+        .await
+        .unwrap()
+        .into_inner();
+    let seqs: Vec<i64> = answer.stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 1, 2]);
+
+    // Eight callers at once, each a burst to both conversations, and each with the same
+    // client_msg_id of ann's in `a` (a client resending to several instances).
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let repo = repo.clone();
+        let burst = vec![
+            draft(&a, &ann, &format!("t{t}-1")),
+            draft(&b, &bob, &format!("t{t}")),
+            draft(&a, &ann, "shared"),
+            draft(&a, &ann, &format!("t{t}-2")),
+        ];
+        tasks.spawn(async move {
+            repo.store_messages(Request::new(pb::StoreMessagesRequest { messages: burst }))
+                .await
+                .map(tonic::Response::into_inner)
+        });
+    }
+    let mut shared = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap().unwrap();
+        assert_eq!(answer.stored.len(), 4);
+        assert!(
+            answer.stored[0].seq < answer.stored[3].seq,
+            "request order within a conversation"
+        );
+        assert!(
+            !answer.resent[0] && !answer.resent[3],
+            "their own messages are new"
+        );
+        shared.push((answer.stored[2].clone(), answer.resent[2]));
+    }
+    let firsts: Vec<_> = shared.iter().filter(|(_, resent)| !resent).collect();
+    assert_eq!(firsts.len(), 1, "one caller stored the shared message");
+    assert!(
+        shared.iter().all(|(m, _)| *m == firsts[0].0),
+        "every other caller was answered with it"
+    );
+
+    // Stored: a 2 + 8 × 2 + 1, b 1 + 8; seqs 1..=n with no hole and no repeat.
+    for (chat, n) in [(&a, 19), (&b, 9)] {
+        let stored = history(&repo, chat).await;
+        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<i64>>());
+    }
+    let shared_stored = history(&repo, &a)
+        .await
+        .into_iter()
+        .filter(|m| m.client_msg_id == "shared")
+        .count();
+    assert_eq!(shared_stored, 1);
+    cluster.finish(repo).await;
+}
+
+async fn a_failed_store_takes_no_seq(cluster: Cluster, _fx: Fixture) {
+    let repo = cluster.repo().await;
+    let ann = user(&repo, "ann").await;
+    let chat = group_chat(&repo, &ann, "a").await;
+    let store = |messages: Vec<Message>| {
+        repo.store_messages(Request::new(pb::StoreMessagesRequest { messages }))
+    };
+    store(vec![draft(&chat, &ann, "m1")]).await.unwrap();
+
+    // The conversation's counter is advanced first (ids sort before `~`), then the unknown
+    // conversation fails the transaction: all of it rolls back.
+    let failed = store(vec![
+        draft(&chat, &ann, "m2"),
+        draft("~no-such-conversation", &ann, "x"),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(failed.code(), Code::NotFound);
+    // Refused before any statement.
+    let mut bad = draft(&chat, &ann, "m3");
+    bad.client_msg_id.clear();
+    let refused = store(vec![draft(&chat, &ann, "m4"), bad])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
+    let answer = store(vec![draft(&chat, &ann, "m2")])
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.resent,
+        [false],
+        "m2 was not stored by the failed call"
+    );
+    assert_eq!(answer.stored[0].seq, 2, "and the failed calls took no seq");
+    let stored: Vec<(i64, String)> = history(&repo, &chat)
+        .await
+        .into_iter()
+        .map(|m| (m.seq, m.client_msg_id))
+        .collect();
+    assert_eq!(stored, [(1, "m1".to_owned()), (2, "m2".to_owned())]);
+    cluster.finish(repo).await;
+}
+
+/// A message stored with a seq the counter has not reached (a writer from before the counter,
+/// during a rolling upgrade): the clash rolls the burst back, the counter is moved past it,
+/// and the burst is stored on its next try after it.
+async fn a_seq_taken_behind_the_counter_is_stepped_over(cluster: Cluster, _fx: Fixture) {
+    let (repo, db) = cluster.repo_and_db().await;
+    let ann = user(&repo, "ann").await;
+    let chat = group_chat(&repo, &ann, "a").await;
+    let table = db
+        .shard("messages", chat.as_str())
+        .map_or("messages".to_owned(), |shard| shard.name().to_owned());
+    db.connection()
+        .execute_unprepared(&format!(
+            "INSERT INTO {table} (id, conversation_id, seq, from_user_id, content, message_type, \
+             client_msg_id, created_at_ms) VALUES ('old-1', '{chat}', 1, '{ann}', 'hi', 'text', \
+             'old', 0)"
+        ))
+        .await
+        .unwrap();
+    let answer = repo
+        .store_messages(Request::new(pb::StoreMessagesRequest {
+            messages: vec![draft(&chat, &ann, "new"), draft(&chat, &ann, "newer")],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let seqs: Vec<i64> = answer.stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [2, 3]);
+    assert_eq!(answer.resent, [false, false]);
+    let stored: Vec<String> = history(&repo, &chat)
+        .await
+        .into_iter()
+        .map(|m| m.client_msg_id)
+        .collect();
+    assert_eq!(stored, ["old", "new", "newer"]);
+    cluster.finish(repo).await;
+}
+
+async fn the_migration_sets_counters_from_stored_messages(cluster: Cluster, _fx: Fixture) {
+    // The schema as it was before the counters, with messages in it.
+    let before = Database::connect(cluster.db.primary.as_str())
+        .await
+        .unwrap();
+    Migrator::up(&before, Some(4)).await.unwrap();
+    let ctx = Context::new();
+    let mut config = cluster.db.clone();
+    config.auto_migrate = false;
+    let sharded = config.sharding.tables.contains_key("messages");
+    let mut options = gochat_db::Options::default();
+    if sharded {
+        options = options.shard_schema(im_repo::messages_shards());
+    }
+    // No migrator: this makes the shard tables only.
+    let tables = gochat_db::new(&ctx, config, options).await.unwrap();
+    tables.migrate().await.unwrap();
+    let table_of = |conversation: &str| {
+        tables
+            .shard("messages", conversation)
+            .map_or("messages".to_owned(), |shard| shard.name().to_owned())
+    };
+    let insert = |table: String, conversation: &str, seq: i64| {
+        format!(
+            "INSERT INTO {table} (id, conversation_id, seq, from_user_id, content, message_type, \
+             client_msg_id, created_at_ms) VALUES ('{conversation}-{seq}', '{conversation}', \
+             {seq}, 'u', 'hi', 'text', 'old-{seq}', 0)"
+        )
+    };
+    let mut statements = Vec::new();
+    for chat in ["c-a", "c-b", "c-c"] {
+        statements.push(format!(
+            "INSERT INTO conversations (id, kind, name, created_at_ms) \
+             VALUES ('{chat}', 2, '{chat}', 0)"
+        ));
+    }
+    for seq in 1..=3 {
+        statements.push(insert(table_of("c-a"), "c-a", seq));
+    }
+    for seq in [2, 7] {
+        statements.push(insert(table_of("c-b"), "c-b", seq));
+    }
+    if sharded {
+        // A row left in `messages` from before sharding counts too.
+        statements.push(insert("messages".to_owned(), "c-b", 9));
+    }
+    for statement in statements {
+        before.execute_unprepared(&statement).await.unwrap();
+    }
+    Migrator::up(&before, None).await.unwrap();
+    before.close().await.unwrap();
+    tables.close().await;
+
+    let repo = cluster.repo().await;
+    let next = if sharded { 10 } else { 8 };
+    for (chat, expected) in [("c-a", 4), ("c-b", next), ("c-c", 1)] {
+        let answer = repo
+            .store_messages(Request::new(pb::StoreMessagesRequest {
+                messages: vec![draft(chat, "u", "new")],
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.stored[0].seq, expected, "the next seq of {chat}");
+    }
+    cluster.finish(repo).await;
+}
+
 behaviour_suite! {
     backends: [sqlite, postgres_redis, mysql],
     cases: [
@@ -700,5 +977,9 @@ behaviour_suite! {
         messages_are_stored_once_and_paged_by_seq,
         groups_keep_to_their_size,
         conversation_lists_are_paged,
+        seqs_are_contiguous_across_batches_and_concurrent_stores,
+        a_failed_store_takes_no_seq,
+        a_seq_taken_behind_the_counter_is_stepped_over,
+        the_migration_sets_counters_from_stored_messages,
     ],
 }

@@ -187,13 +187,6 @@ impl Cluster {
         let repo = im_repo::Repo::new(db, cache.clone(), ids.clone(), im_repo::Config::default())
             .await
             .map_err(|e| setup("im-repo")(&e))?;
-        let once = gochat_once::new(
-            &ctx,
-            gochat_once::Config::for_env(Env::Development),
-            gochat_once::Options::default().cache(cache.clone()),
-        )
-        .await
-        .map_err(|e| setup("once")(&e))?;
         let mq = gochat_mq::new(&ctx, self.mq.clone(), Default::default())
             .await
             .map_err(|e| setup("mq")(&e))?;
@@ -214,7 +207,6 @@ impl Cluster {
         let deps = im_logic::Deps::new(
             Arc::new(repo.clone()),
             cache.clone(),
-            once,
             ids,
             mq.clone(),
             gochat_clog::Logger::current(),
