@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn an_ed25519_signing_key_is_checked_like_the_hmac_one() {
-        let key = im_logic::generate_ed25519_key();
+        let key = im_logic::generate_ed25519_key().unwrap();
         let config: Config = loader(&[("GOCHAT_LOGIC__JWT_PRIVATE_KEY", key.as_str())])
             .load()
             .unwrap();

@@ -78,6 +78,12 @@ pub enum KeyError {
         /// The parser's reason.
         reason: String,
     },
+    /// A new key could not be written out as PEM.
+    #[error("encoding a new Ed25519 key as PKCS#8 PEM: {reason}")]
+    Encode {
+        /// The encoder's reason.
+        reason: String,
+    },
 }
 
 /// Checks tokens: the keys it accepts, each under its key id (`kid`), and one algorithm.
@@ -87,7 +93,7 @@ pub enum KeyError {
 /// its secret, say) is refused.
 ///
 /// ```
-/// let private = im_logic::generate_ed25519_key();
+/// let private = im_logic::generate_ed25519_key()?;
 /// let public = im_logic::public_pem(&private)?;
 /// let verifier = im_logic::Verifier::ed25519(&[public.as_str()])?;
 /// assert!(verifier.access("not.a.token").is_err());
@@ -215,13 +221,18 @@ fn signing_key(private_pem: &str) -> Result<SigningKey, KeyError> {
 
 /// A new Ed25519 private key, PKCS#8 PEM (what `openssl genpkey -algorithm ed25519` writes),
 /// from the operating system's random source.
-pub fn generate_ed25519_key() -> String {
+///
+/// # Errors
+/// [`KeyError::Encode`] if the key cannot be written as PEM.
+pub fn generate_ed25519_key() -> Result<String, KeyError> {
     use argon2::password_hash::rand_core::OsRng;
     use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
     SigningKey::generate(&mut OsRng)
         .to_pkcs8_pem(LineEnding::LF)
         .map(|pem| pem.to_string())
-        .unwrap_or_default()
+        .map_err(|e| KeyError::Encode {
+            reason: e.to_string(),
+        })
 }
 
 /// The public half (SPKI PEM) of an Ed25519 private key in PKCS#8 PEM: what gateways are
@@ -332,7 +343,7 @@ mod tests {
 
     #[test]
     fn a_gateway_verifies_eddsa_tokens_with_the_public_key_alone() {
-        let key = generate_ed25519_key();
+        let key = generate_ed25519_key().unwrap();
         let tokens = Tokens::ed25519(&key, NONE).unwrap();
         let access = token(&tokens, Kind::Access);
         let public = public_pem(&key).unwrap();
@@ -348,7 +359,10 @@ mod tests {
 
     #[test]
     fn a_token_of_another_key_or_algorithm_is_refused() {
-        let (a, b) = (generate_ed25519_key(), generate_ed25519_key());
+        let (a, b) = (
+            generate_ed25519_key().unwrap(),
+            generate_ed25519_key().unwrap(),
+        );
         let public_a = public_pem(&a).unwrap();
         let verifier = Verifier::ed25519(&[public_a.as_str()]).unwrap();
         let other = Tokens::ed25519(&b, NONE).unwrap();
@@ -370,7 +384,10 @@ mod tests {
 
     #[test]
     fn after_a_rotation_tokens_of_the_previous_key_still_verify() {
-        let (a, b) = (generate_ed25519_key(), generate_ed25519_key());
+        let (a, b) = (
+            generate_ed25519_key().unwrap(),
+            generate_ed25519_key().unwrap(),
+        );
         let dir = tempfile::tempdir().unwrap();
         let old = dir.path().join("old.pub.pem");
         std::fs::write(&old, public_pem(&a).unwrap()).unwrap();
@@ -390,7 +407,7 @@ mod tests {
         assert!(err.to_string().contains("jwt_private_key"), "{err}");
         let err = Verifier::ed25519_files(&["/nonexistent/key.pem"]).unwrap_err();
         assert!(matches!(err, KeyError::Read { .. }), "{err}");
-        let private = generate_ed25519_key();
+        let private = generate_ed25519_key().unwrap();
         let err = Verifier::ed25519(&[private.as_str()]).unwrap_err();
         assert!(err.to_string().contains("public key 1"), "{err}");
     }
