@@ -220,6 +220,15 @@ impl Config {
                 ),
             ));
         }
+        if self.gateway.topic_partitions != self.logic.topic_partitions {
+            return Err(ConfigError::new(
+                "gateway.topic_partitions",
+                format!(
+                    "must equal logic.topic_partitions ({}): both may create im-upstream",
+                    self.logic.topic_partitions
+                ),
+            ));
+        }
         if self.gateway.topic_prefix != self.logic.topic_prefix {
             return Err(ConfigError::new(
                 "gateway.topic_prefix",
@@ -356,6 +365,10 @@ mod tests {
         let bad = config.validate().unwrap_err();
         assert_eq!(bad.field, "gateway.send_queue", "{bad}");
         let mut config = Config::default();
+        config.gateway.topic_partitions = 8;
+        let bad = config.validate().unwrap_err();
+        assert_eq!(bad.field, "gateway.topic_partitions", "{bad}");
+        config.logic.topic_partitions = 8;
         config.gateway.topic_prefix = "a_".into();
         let bad = config.validate().unwrap_err();
         assert_eq!(bad.field, "gateway.topic_prefix", "{bad}");

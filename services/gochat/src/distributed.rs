@@ -199,7 +199,7 @@ pub async fn logic(
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     for topic in [topics.upstream(), topics.task()] {
         mq.admin()
-            .ensure_topic(&topic, im_logic::TOPIC_PARTITIONS)
+            .ensure_topic(&topic, config.logic.topic_partitions)
             .await
             .map_err(|e| Base::fail("mq topics", &e))?;
     }
@@ -251,7 +251,7 @@ pub async fn task(
     let channel = channel(&config, &coord, REPO_SERVICE)?;
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     mq.admin()
-        .ensure_topic(&topics.task(), im_logic::TOPIC_PARTITIONS)
+        .ensure_topic(&topics.task(), config.logic.topic_partitions)
         .await
         .map_err(|e| Base::fail("mq topics", &e))?;
     let worker = TaskWorker::new(

@@ -122,7 +122,7 @@ pub async fn run(
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
     for topic in [topics.upstream(), topics.task()] {
         mq.admin()
-            .ensure_topic(&topic, im_logic::TOPIC_PARTITIONS)
+            .ensure_topic(&topic, config.logic.topic_partitions)
             .await
             .map_err(|e| Base::fail("mq topics", &e))?;
     }

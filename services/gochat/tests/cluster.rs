@@ -119,10 +119,18 @@ fn redis_bus_env() -> Vec<(String, String)> {
 async fn cluster(fx: &Fixture, bus: Bus) -> Option<Cluster> {
     let [pg, redis, etcd] = endpoints([Engine::Postgres, Engine::Redis, Engine::Etcd]).await?;
     let bus_env: Vec<(String, String)> = match bus {
-        Bus::Kafka => vec![(
-            "GOCHAT_MQ__BACKEND__KAFKA__BROKERS".to_owned(),
-            env_list(&endpoint(Engine::Kafka).await?),
-        )],
+        // As scripts/cluster runs it on the local broker: fewer partitions to poll.
+        Bus::Kafka => vec![
+            (
+                "GOCHAT_MQ__BACKEND__KAFKA__BROKERS".to_owned(),
+                env_list(&endpoint(Engine::Kafka).await?),
+            ),
+            ("GOCHAT_LOGIC__TOPIC_PARTITIONS".to_owned(), "8".to_owned()),
+            (
+                "GOCHAT_GATEWAY__TOPIC_PARTITIONS".to_owned(),
+                "8".to_owned(),
+            ),
+        ],
         Bus::Redis => redis_bus_env()
             .into_iter()
             .map(|(k, v)| match k.as_str() {

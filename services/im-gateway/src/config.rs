@@ -34,6 +34,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Put before every mq topic name; must match im-logic's. Default: none.
     pub topic_prefix: String,
+    /// Partitions of `im-upstream` if this gateway creates it; must match im-logic's
+    /// `topic_partitions`. Default: 32.
+    pub topic_partitions: u32,
     /// The longest content of a WebSocket `message` frame, in bytes: a longer one is answered
     /// with a 1001 error frame at once and never queued for im-logic. Keep it equal to
     /// im-logic's `max_content_bytes`. Default: 4 KiB.
@@ -81,6 +84,7 @@ impl Default for Config {
             abuse_limit: 20,
             shutdown_grace: Duration::from_secs(5),
             topic_prefix: String::new(),
+            topic_partitions: im_logic::TOPIC_PARTITIONS,
             max_content_bytes: 4 * 1024,
             header_read_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
@@ -124,6 +128,9 @@ impl Config {
         }
         if self.abuse_limit == 0 {
             return Err(ConfigError::new("abuse_limit", "must be above zero"));
+        }
+        if self.topic_partitions == 0 {
+            return Err(ConfigError::new("topic_partitions", "must be above zero"));
         }
         if self.max_content_bytes > self.max_frame_bytes {
             return Err(ConfigError::new(

@@ -178,7 +178,7 @@ impl Gateway {
         deps.mq.admin().ensure_topic(&downstream, 1).await?;
         deps.mq
             .admin()
-            .ensure_topic(&topics.upstream(), im_logic::TOPIC_PARTITIONS)
+            .ensure_topic(&topics.upstream(), config.topic_partitions)
             .await?;
         let presence = Presence::new(deps.cache.clone(), id.clone(), config.presence_ttl);
         let verifier = if config.jwt_public_keys.is_empty() {
