@@ -170,13 +170,6 @@ pub struct KafkaConfig {
     /// (production).
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
-    /// This process's lasting name among its groups' members (static membership, KIP-345):
-    /// each consumer joins as `{instance_id}.{group}`, and a process restarted under the same
-    /// name within `session_timeout` takes its partitions back without a rebalance. Unique
-    /// per live process (a pod or slot name, never a random one); one subscription per group
-    /// per process. A static member does not leave on shutdown: its partitions wait for its
-    /// return or for `session_timeout`. Default: none (members join and leave dynamically).
-    pub instance_id: Option<String>,
     /// Bound on metadata and topic administration requests. Default: 5 s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -224,6 +217,15 @@ pub struct ConsumerConfig {
     /// committed and will be delivered again. Default: 30 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// This process's lasting name among its groups' members (static membership): a process
+    /// killed and started again under the same name takes its partitions back at once, with
+    /// no rebalance (Kafka: `group.instance.id` = `{instance_id}.{group}`, KIP-345; Redis
+    /// Streams: the member id, whose leases it still holds). Unique per live process — a
+    /// pod's or slot's name, never a random one — and one subscription per group per
+    /// process. On Kafka a static member does not leave on shutdown: its partitions wait for
+    /// its return or for the session timeout. Default: none (members join and leave
+    /// dynamically); the in-process broker has no use for it.
+    pub instance_id: Option<String>,
 }
 
 /// Where a new consumer group starts reading.
@@ -338,7 +340,6 @@ impl KafkaConfig {
             batch_size: 1 << 20,
             delivery_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(session),
-            instance_id: None,
             request_timeout: Duration::from_secs(5),
             replication_factor,
             stats_interval: Duration::from_secs(5),
@@ -386,16 +387,7 @@ impl KafkaConfig {
         if self.batch_size == 0 {
             return Err(ConfigError::new(field("batch_size"), "must be at least 1"));
         }
-        if let Some(id) = &self.instance_id {
-            // Kafka's own rule for a group.instance.id, which the group name is appended to.
-            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-            if id.is_empty() || id.len() > 200 || !id.chars().all(legal) {
-                return Err(ConfigError::new(
-                    field("instance_id"),
-                    "must be 1 to 200 characters of a-z, A-Z, 0-9, '.', '_' and '-'",
-                ));
-            }
-        }
+
         for (name, value) in [
             ("delivery_timeout", self.delivery_timeout),
             ("session_timeout", self.session_timeout),
@@ -455,7 +447,6 @@ impl fmt::Debug for KafkaConfig {
             .field("batch_size", &self.batch_size)
             .field("delivery_timeout", &self.delivery_timeout)
             .field("session_timeout", &self.session_timeout)
-            .field("instance_id", &self.instance_id)
             .field("request_timeout", &self.request_timeout)
             .field("replication_factor", &self.replication_factor)
             .field("stats_interval", &self.stats_interval)
@@ -569,6 +560,7 @@ impl Default for ConsumerConfig {
             buffer: 256,
             start: Start::Earliest,
             shutdown_grace: Duration::from_secs(30),
+            instance_id: None,
         }
     }
 }
@@ -591,6 +583,16 @@ impl ConsumerConfig {
                 field("per_partition"),
                 "must be at least 1",
             ));
+        }
+        if let Some(id) = &self.instance_id {
+            // Kafka's rule for a group.instance.id (the group name is appended to it).
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if id.is_empty() || id.len() > 200 || !id.chars().all(legal) {
+                return Err(ConfigError::new(
+                    field("instance_id"),
+                    "must be 1 to 200 characters of a-z, A-Z, 0-9, '.', '_' and '-'",
+                ));
+            }
         }
         if self.dead_letter_suffix.is_empty() {
             return Err(ConfigError::new(
@@ -669,17 +671,13 @@ mod tests {
             ("a b", false),
             ("pod/1", false),
         ] {
-            let mut kafka = KafkaConfig::for_env(Env::Development);
-            kafka.instance_id = Some(id.to_owned());
-            let config = Config {
-                backend: Backend::Kafka(Box::new(kafka)),
-                ..Config::for_env(Env::Development)
-            };
+            let mut config = Config::for_env(Env::Development);
+            config.consumer.instance_id = Some(id.to_owned());
             match config.validate() {
                 Ok(()) => assert!(ok, "{id:?} accepted"),
                 Err(err) => {
                     assert!(!ok, "{id:?} refused: {err}");
-                    assert_eq!(err.field, "backend.kafka.instance_id");
+                    assert_eq!(err.field, "consumer.instance_id");
                 }
             }
         }

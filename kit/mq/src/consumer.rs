@@ -77,6 +77,7 @@ impl Consumer {
                 group: self.group.clone(),
                 topics: topics.iter().map(|t| (*t).to_owned()).collect(),
                 start: self.config.start,
+                instance: self.config.instance_id.clone(),
                 tracks: tracks.clone(),
                 counters: counters.clone(),
                 assignment: assignment.clone(),

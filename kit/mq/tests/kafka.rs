@@ -148,12 +148,14 @@ fn a_static_member_restarted_takes_its_partitions_back() {
             let brokers = brokers.clone();
             let id = format!("{}-{name}", fx.prefix());
             async move {
-                kafka(&brokers, |k| {
-                    k.instance_id = Some(id);
-                    k.session_timeout = Duration::from_secs(45);
-                })
-                .await
-                .unwrap()
+                let mut kafka = KafkaConfig::with_brokers(Env::Development, &brokers);
+                kafka.session_timeout = Duration::from_secs(45);
+                let mut config = Config::for_env(Env::Development);
+                config.backend = Backend::Kafka(Box::new(kafka));
+                config.consumer.instance_id = Some(id);
+                gochat_mq::new(&Context::new(), config, Options::default())
+                    .await
+                    .unwrap()
             }
         };
         // Each handled message as (member, partition, value).

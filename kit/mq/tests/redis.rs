@@ -130,3 +130,67 @@ fn no_server_is_a_clear_error_not_a_hang() {
         assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     });
 }
+
+#[test]
+fn a_static_member_killed_and_restarted_takes_its_partitions_back_at_once() {
+    block_on(async {
+        let Some(url) = endpoint(Engine::Redis).await else {
+            return;
+        };
+        let fx = Fixture::new("static_member", "redis");
+        let (topic, group) = (fx.name("jobs"), fx.name("workers"));
+        // Leases that outlive the test: only a member holding them under its own id gets them.
+        let member = |url: String| {
+            let mut redis = RedisConfig::with_url(Env::Development, &url);
+            redis.prefix = format!("mq-test:{}", fx.prefix());
+            redis.session_timeout = Duration::from_secs(600);
+            redis.heartbeat_interval = Duration::from_millis(100);
+            redis.command_timeout = Duration::from_millis(500);
+            let mut config = Config::for_env(Env::Development);
+            config.backend = Backend::Redis(redis);
+            config.consumer.instance_id = Some(format!("{}-a", fx.prefix()));
+            async move {
+                gochat_mq::new(&Context::new(), config, Options::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let proxy = TcpProxy::start(url.trim_start_matches("redis://"))
+            .await
+            .unwrap();
+        let first = member(format!("redis://{}", proxy.addr())).await;
+        first.admin().create_topic(&topic, 2).await.unwrap();
+        let (gone, _) = collect(&first, &group, &topic).await;
+        until("the member owns both partitions", || {
+            gone.assignment().len() == 2
+        })
+        .await;
+        // Killed: cut off from Redis mid-session, never leaving or releasing its leases.
+        proxy.cut();
+        drop(gone);
+        drop(first);
+
+        let again = member(url.clone()).await;
+        let (back, mut rx) = collect(&again, &group, &topic).await;
+        until("the restarted member owns both partitions", || {
+            back.assignment().len() == 2
+        })
+        .await;
+        for i in 0..10 {
+            let message = Message::new(topic.as_str(), format!("job{i}")).key(format!("k{i}"));
+            again.producer().send(message).await.unwrap();
+        }
+        let values: BTreeSet<String> = take(&mut rx, 10)
+            .await
+            .iter()
+            .map(|m| m.value_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            values.len(),
+            10,
+            "every job handled by the restarted member"
+        );
+        back.shutdown().await;
+        again.close().await;
+    });
+}

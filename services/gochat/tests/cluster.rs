@@ -71,18 +71,13 @@ fn start(service: &str, env: &[(String, String)]) -> Proc {
     } else {
         &format!("{service}: listening on ")
     };
-    // On Kafka, static members of their groups as scripts/cluster runs them: a service
-    // restarted under its name takes its partitions back without a rebalance.
+    // Static members of their groups, as scripts/cluster runs them: a service restarted under
+    // its name takes its partitions back without a rebalance.
     let mut env = env.to_vec();
-    if env
-        .iter()
-        .any(|(k, _)| k == "GOCHAT_MQ__BACKEND__KAFKA__BROKERS")
-    {
-        env.push((
-            "GOCHAT_MQ__BACKEND__KAFKA__INSTANCE_ID".to_owned(),
-            service.to_owned(),
-        ));
-    }
+    env.push((
+        "GOCHAT_MQ__CONSUMER__INSTANCE_ID".to_owned(),
+        service.to_owned(),
+    ));
     Proc::spawn(bin, &args, &env, ready)
 }
 

@@ -190,7 +190,7 @@ impl KafkaClient {
             )
             .set("session.timeout.ms", millis(self.config.session_timeout))
             .set("statistics.interval.ms", millis(self.config.stats_interval));
-        if let Some(instance) = &self.config.instance_id {
+        if let Some(instance) = &member.instance {
             config.set("group.instance.id", format!("{instance}.{}", member.group));
         }
         let context = GroupContext {

@@ -132,6 +132,8 @@ pub(crate) struct Member {
     pub(crate) group: String,
     pub(crate) topics: Vec<String>,
     pub(crate) start: crate::Start,
+    /// Its lasting name, for static membership.
+    pub(crate) instance: Option<String>,
     pub(crate) tracks: Arc<Tracks>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) assignment: Assignment,

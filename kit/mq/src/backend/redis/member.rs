@@ -83,14 +83,18 @@ impl RedisSource {
     pub(super) async fn join(inner: Arc<Inner>, member: Member) -> Result<Self> {
         // XREAD BLOCK holds its connection: every member reads on its own.
         let reader = connect(&inner.config).await?;
-        let id = format!(
-            "{}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-            random_suffix()
-        );
+        // A static member keeps its id across restarts: the leases its previous life still
+        // holds are its own again at the first claim.
+        let id = member.instance.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+                random_suffix()
+            )
+        });
         let shared = Arc::new(Shared {
             inner,
             id,
