@@ -42,6 +42,12 @@ pub struct Config {
     /// key and the cluster's CA (`[grpc_tls] cert, key, ca`; docs/security.md shows how to
     /// make them). Default: off.
     pub grpc_tls: gochat_proto::GrpcTls,
+    /// How long one internal gRPC call (gateway → im-logic, im-logic or im-task → im-repo)
+    /// may take, retries of a refused connection included; then it fails with
+    /// `DEADLINE_EXCEEDED` and the server's work on it is dropped. At least 100 ms.
+    /// Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub grpc_deadline: Duration,
     /// The gateway's id (its downstream topic is `im-downstream-{id}`). Default: empty —
     /// `gw-1` standalone, `gw-{n}` from coord's instance ids in distributed mode.
     pub gateway_id: String,
@@ -147,6 +153,7 @@ impl Config {
             data_dir: PathBuf::from("./gochat-data"),
             service_token: gochat_core::Secret::default(),
             grpc_tls: gochat_proto::GrpcTls::default(),
+            grpc_deadline: gochat_proto::DEFAULT_DEADLINE,
             gateway_id: String::new(),
             log: gochat_clog::Config::for_env(env),
             metrics: gochat_metrics::Config::for_env(env),
@@ -187,6 +194,9 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the field (`gateway.send_queue`) and why.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.grpc_deadline < Duration::from_millis(100) {
+            return Err(ConfigError::new("grpc_deadline", "must be at least 100 ms"));
+        }
         self.log.validate().map_err(|e| e.within("log"))?;
         self.metrics.validate().map_err(|e| e.within("metrics"))?;
         self.db.validate().map_err(|e| e.within("db"))?;
@@ -364,6 +374,12 @@ mod tests {
         config.gateway.send_queue = 0;
         let bad = config.validate().unwrap_err();
         assert_eq!(bad.field, "gateway.send_queue", "{bad}");
+        let config = Config {
+            grpc_deadline: Duration::from_millis(10),
+            ..Config::default()
+        };
+        let bad = config.validate().unwrap_err();
+        assert_eq!(bad.field, "grpc_deadline", "{bad}");
         let mut config = Config::default();
         config.gateway.topic_partitions = 8;
         let bad = config.validate().unwrap_err();

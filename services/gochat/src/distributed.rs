@@ -193,7 +193,11 @@ pub async fn logic(
     let breakers = base.breakers(config.breaker.clone(), &coord).await?;
     let channel = channel(&config, &coord, REPO_SERVICE)?;
     let repo = im_logic::guarded(
-        Arc::new(RemoteRepo::new(channel).with_token(service_token(&config)?)),
+        Arc::new(
+            RemoteRepo::new(channel)
+                .with_token(service_token(&config)?)
+                .with_deadline(config.grpc_deadline),
+        ),
         breakers.get(REPO_SERVICE),
     );
     let topics = Topics::with_prefix(config.logic.topic_prefix.clone());
@@ -255,7 +259,11 @@ pub async fn task(
         .await
         .map_err(|e| Base::fail("mq topics", &e))?;
     let worker = TaskWorker::new(
-        Arc::new(RemoteRepo::new(channel).with_token(service_token(&config)?)),
+        Arc::new(
+            RemoteRepo::new(channel)
+                .with_token(service_token(&config)?)
+                .with_deadline(config.grpc_deadline),
+        ),
         Router::new(cache, mq.clone(), topics),
         mq,
         coord,
@@ -306,7 +314,11 @@ pub async fn gateway(
     let (id, held, registration) =
         register(&coord, im_task::GATEWAY_SERVICE, name, advertised).await?;
     let deps = im_gateway::Deps::new(
-        Arc::new(RemoteLogic::new(channel).with_token(service_token(&config)?)),
+        Arc::new(
+            RemoteLogic::new(channel)
+                .with_token(service_token(&config)?)
+                .with_deadline(config.grpc_deadline),
+        ),
         cache,
         mq,
         base.log.clone(),

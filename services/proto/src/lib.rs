@@ -27,7 +27,7 @@ pub fn now_ms() -> i64 {
 
 pub use auth::{ServiceToken, require_token};
 pub use prost;
-pub use remote::{RemoteLogic, RemoteRepo};
+pub use remote::{DEFAULT_DEADLINE, RemoteLogic, RemoteRepo};
 pub use tls::{DEFAULT_SERVER_NAME, GrpcTls, TlsError};
 pub use tonic;
 
