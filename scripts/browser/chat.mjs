@@ -91,6 +91,7 @@ try {
   await a.fill("#peer", bob);
   await a.click("#new-chat button");
   await a.locator("#composer").waitFor({ state: "visible", ...patience });
+  await a.locator("#title", { hasText: bob }).waitFor(patience);
   await send(a, "hello bob");
   const first = mine(a, "hello bob");
   await first.locator(".meta", { hasText: "✓" }).waitFor(patience);
