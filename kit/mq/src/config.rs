@@ -196,6 +196,11 @@ pub struct ConsumerConfig {
     /// at a time in partition order, and only offsets before every unfinished message are
     /// committed. 1 handles each partition strictly in order. Default: 1.
     pub per_partition: usize,
+    /// The most messages a batch handler ([`crate::Consumer::subscribe_batch`]) gets at once:
+    /// a partition's worker hands over what waits in its queue, up to this many. A batch
+    /// handler takes each partition a batch at a time, in order; `per_partition` does not
+    /// apply to it. Default: 256.
+    pub max_batch: usize,
     /// Retries of a failed handler before the message is dead-lettered. Default: 3.
     pub max_retries: u32,
     /// First retry delay; doubles per retry. Default: 100 ms.
@@ -552,6 +557,7 @@ impl Default for ConsumerConfig {
         Self {
             concurrency: 8,
             per_partition: 1,
+            max_batch: 256,
             max_retries: 3,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(5),
@@ -583,6 +589,9 @@ impl ConsumerConfig {
                 field("per_partition"),
                 "must be at least 1",
             ));
+        }
+        if self.max_batch == 0 {
+            return Err(ConfigError::new(field("max_batch"), "must be at least 1"));
         }
         if let Some(id) = &self.instance_id {
             // Kafka's rule for a group.instance.id (the group name is appended to it).

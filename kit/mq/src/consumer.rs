@@ -8,9 +8,9 @@ use tokio::{sync::Semaphore, task::JoinHandle};
 use crate::{
     ConsumerConfig, Error, Mq, Stats,
     backend::{Assignment, Member},
-    engine::{self, Engine},
+    engine::{self, Engine, Handling},
     error::Result,
-    handler::Handler,
+    handler::{BatchHandler, Handler},
     message::TopicPartition,
     stats::Counters,
     track::Tracks,
@@ -45,6 +45,31 @@ impl Consumer {
     /// [`Error::InvalidArgument`] for an empty group or topic list, [`Error::Config`] for a
     /// bad consumer config, [`Error::Closed`] after `close`, and broker errors.
     pub async fn subscribe<H: Handler>(self, topics: &[&str], handler: H) -> Result<Subscription> {
+        self.join(topics, Handling::One(Arc::new(handler))).await
+    }
+
+    /// Like [`Consumer::subscribe`], but `handler` gets the messages of a partition in
+    /// batches: what waits in the partition's queue when its previous batch is done, in
+    /// offset order, at most `max_batch` at a time. One partition's batches run one after the
+    /// other; `concurrency` batches run at once over all partitions. A batch's offsets are
+    /// committed once the handler succeeded for all of it; a failing batch is retried whole,
+    /// then its messages one by one, so a bad message is dead-lettered alone (see
+    /// [`BatchHandler`]).
+    ///
+    /// A batch is what a hop needs to do its work once for many messages: one insert, one
+    /// multi-get, one produce per destination, then one commit.
+    ///
+    /// # Errors
+    /// As [`Consumer::subscribe`].
+    pub async fn subscribe_batch<H: BatchHandler>(
+        self,
+        topics: &[&str],
+        handler: H,
+    ) -> Result<Subscription> {
+        self.join(topics, Handling::Batch(Arc::new(handler))).await
+    }
+
+    async fn join(self, topics: &[&str], handler: Handling) -> Result<Subscription> {
         let shared = &self.mq.shared;
         if shared.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
@@ -90,7 +115,7 @@ impl Consumer {
             group: self.group.clone(),
             permits: Semaphore::new(self.config.concurrency),
             config: self.config,
-            handler: Arc::new(handler),
+            handler,
             producer: self.mq.producer(),
             tracks,
             counters: [counters.clone(), shared.counters.clone()],

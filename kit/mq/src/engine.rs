@@ -2,7 +2,8 @@
 //! and dead letters, commit what is done.
 //!
 //! One fetch loop reads from the backend and hands each message to its partition's worker.
-//! A worker handles its partition in order (per key, with `per_partition` above 1);
+//! A worker handles its partition in order (per key, with `per_partition` above 1), or, for
+//! a batch handler, a batch at a time — what waits in its queue, up to `max_batch`;
 //! `concurrency` handlers run at once over all partitions. A
 //! worker queue that stays full (slow handlers) pauses its partition at the broker instead of
 //! blocking the loop, so the loop keeps serving rebalances and other partitions.
@@ -20,7 +21,7 @@ use std::{
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt, stream::FuturesUnordered};
 use gochat_clog::Logger;
-use gochat_core::Context;
+use gochat_core::{BoxFuture, Context};
 use tokio::{
     sync::{
         Semaphore,
@@ -35,7 +36,7 @@ use crate::{
     Producer,
     backend::Source,
     config::ConsumerConfig,
-    handler::{Handler, HandlerError, Permanent, dead_letter},
+    handler::{BatchHandler, Handler, HandlerError, Permanent, dead_letter},
     message::{Message, Received, TopicPartition},
     stats::Counters,
     trace,
@@ -49,11 +50,17 @@ const ROOM_WAIT: Duration = Duration::from_millis(100);
 /// The longest handler error kept in a dead letter's header.
 const MAX_ERROR_LEN: usize = 4096;
 
+/// What a subscription runs: a handler per message, or per batch.
+pub(crate) enum Handling {
+    One(Arc<dyn Handler>),
+    Batch(Arc<dyn BatchHandler>),
+}
+
 /// What a subscription's tasks share.
 pub(crate) struct Engine {
     pub(crate) group: String,
     pub(crate) config: ConsumerConfig,
-    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) handler: Handling,
     pub(crate) producer: Producer,
     pub(crate) tracks: Arc<Tracks>,
     /// This subscription's counters, and the provider's.
@@ -74,11 +81,24 @@ struct Worker {
     task: JoinHandle<()>,
 }
 
+#[derive(Clone, Copy)]
 enum Outcome {
     /// Handled or dead-lettered: its offset may be committed.
     Done,
     /// Shutdown came first: not committed, so it will be delivered again.
     Abandoned,
+}
+
+/// A handler call on a message (a batch of one) or a batch.
+type Call<'a> = dyn Fn(&[Received]) -> BoxFuture<'static, Result<(), HandlerError>> + Sync + 'a;
+
+/// How the attempts at a message or batch ended.
+enum Attempts {
+    Done,
+    /// Retries ran out, or the error was permanent: the last error.
+    Failed(HandlerError),
+    /// Shutdown came first.
+    Stopped,
 }
 
 /// Runs the fetch loop until `ctx` is cancelled, then shuts down gracefully: stop fetching,
@@ -163,13 +183,18 @@ async fn dispatch(
     if stale {
         let track = engine.tracks.start(tp.clone());
         let (queue, rx) = mpsc::channel(engine.config.buffer);
-        let task = tokio::spawn(work(
-            engine.clone(),
-            tp.clone(),
-            track.clone(),
-            rx,
-            drained.clone(),
-        ));
+        let inbox = Inbox {
+            tp: tp.clone(),
+            track: track.clone(),
+            queue: rx,
+            drained: drained.clone(),
+        };
+        let task = match &engine.handler {
+            Handling::One(handler) => tokio::spawn(work(engine.clone(), handler.clone(), inbox)),
+            Handling::Batch(handler) => {
+                tokio::spawn(work_batches(engine.clone(), handler.clone(), inbox))
+            }
+        };
         workers.insert(
             tp.clone(),
             Worker {
@@ -239,15 +264,29 @@ fn refill(workers: &mut HashMap<TopicPartition, Worker>, source: &mut Source, tp
     }
 }
 
-/// One partition's worker: its messages in order, one at a time — or, with `per_partition`
-/// above 1, up to that many at once, never two of one key (see [`Window`]).
-async fn work(
-    engine: Arc<Engine>,
+/// What a partition's worker reads: its queue, and the way to tell the fetch loop there is
+/// room in it again.
+struct Inbox {
     tp: TopicPartition,
     track: Arc<Track>,
-    mut queue: mpsc::Receiver<Received>,
+    queue: mpsc::Receiver<Received>,
     drained: mpsc::UnboundedSender<TopicPartition>,
-) {
+}
+
+impl Inbox {
+    /// Once the queue is at most half full, asks the fetch loop to move in what it held back.
+    fn make_room(&self, buffer: usize) {
+        if self.queue.len() <= buffer / 2 && self.track.backlog.swap(false, Ordering::SeqCst) {
+            // The fetch loop may be gone already; then there is nothing to refill.
+            let _ = self.drained.send(self.tp.clone());
+        }
+    }
+}
+
+/// One partition's worker: its messages in order, one at a time — or, with `per_partition`
+/// above 1, up to that many at once, never two of one key (see [`Window`]).
+async fn work(engine: Arc<Engine>, handler: Arc<dyn Handler>, mut inbox: Inbox) {
+    let track = inbox.track.clone();
     let mut window = Window::default();
     let mut running = FuturesUnordered::new();
     let limit = engine.config.per_partition;
@@ -261,7 +300,7 @@ async fn work(
         }
         if !closing {
             for message in window.ready() {
-                running.push(handle(engine.clone(), message));
+                running.push(handle(engine.clone(), handler.clone(), message));
             }
         }
         let room = !closing && window.len() < limit;
@@ -276,23 +315,75 @@ async fn work(
                 Outcome::Abandoned => closing = true,
             },
             () = engine.stop.cancelled(), if !closing => closing = true,
-            message = queue.recv(), if room => {
+            message = inbox.queue.recv(), if room => {
                 let Some(message) = message else {
                     closing = true;
                     continue;
                 };
-                if queue.len() <= engine.config.buffer / 2 && track.backlog.swap(false, Ordering::SeqCst) {
-                    // The fetch loop may be gone already; then there is nothing to refill.
-                    let _ = drained.send(tp.clone());
-                }
+                inbox.make_room(engine.config.buffer);
                 window.push(message);
             }
         }
     }
 }
 
+/// One partition's worker for a batch handler: what waits in its queue (up to `max_batch`)
+/// as one batch, one batch at a time; the offsets committed once the batch is done.
+async fn work_batches(engine: Arc<Engine>, handler: Arc<dyn BatchHandler>, mut inbox: Inbox) {
+    let (limit, track) = (engine.config.max_batch, inbox.track.clone());
+    loop {
+        if engine.stop.is_cancelled() || track.is_revoked() {
+            return;
+        }
+        let first = tokio::select! {
+            biased;
+            () = engine.stop.cancelled() => return,
+            message = inbox.queue.recv() => match message {
+                Some(message) => message,
+                None => return,
+            },
+        };
+        let batch = take_batch(first, &mut inbox.queue, limit);
+        inbox.make_room(engine.config.buffer);
+        let end = batch.last().map_or(0, |m| m.offset + 1);
+        let permit = tokio::select! {
+            biased;
+            () = engine.stop.cancelled() => return,
+            permit = engine.permits.acquire() => permit,
+        };
+        let Ok(_permit) = permit else {
+            return;
+        };
+        match engine.process_batch(&handler, batch).await {
+            Outcome::Done => track.finish(end),
+            Outcome::Abandoned => return,
+        }
+    }
+}
+
+/// `first` and what waits behind it in `queue`, up to `limit` messages in all.
+fn take_batch(
+    first: Received,
+    queue: &mut mpsc::Receiver<Received>,
+    limit: usize,
+) -> Vec<Received> {
+    let mut batch = Vec::with_capacity(queue.len().min(limit) + 1);
+    batch.push(first);
+    while batch.len() < limit {
+        match queue.try_recv() {
+            Ok(message) => batch.push(message),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
 /// Handles one message once a permit is free; its offset and key, and how it ended.
-async fn handle(engine: Arc<Engine>, message: Received) -> (i64, Option<Bytes>, Outcome) {
+async fn handle(
+    engine: Arc<Engine>,
+    handler: Arc<dyn Handler>,
+    message: Received,
+) -> (i64, Option<Bytes>, Outcome) {
     let (offset, key) = (message.offset, message.key.clone());
     let permit = tokio::select! {
         biased;
@@ -302,7 +393,7 @@ async fn handle(engine: Arc<Engine>, message: Received) -> (i64, Option<Bytes>, 
     let Ok(_permit) = permit else {
         return (offset, key, Outcome::Abandoned);
     };
-    (offset, key, engine.process(message).await)
+    (offset, key, engine.process(&handler, message).await)
 }
 
 /// The messages of one partition a worker holds — waiting or being handled — in offset
@@ -370,41 +461,106 @@ impl Engine {
     }
 
     /// Runs the handler, retrying with backoff; dead-letters the message when retries run out.
-    async fn process(&self, mut message: Received) -> Outcome {
+    async fn process(&self, handler: &Arc<dyn Handler>, message: Received) -> Outcome {
         self.count(|c| &c.consumed);
-        let span = trace::handler_span(&self.log, &message);
+        let mut one = [message];
+        let call = |batch: &[Received]| -> BoxFuture<'static, Result<(), HandlerError>> {
+            match batch.first() {
+                Some(message) => handler.handle(message.clone()),
+                None => Box::pin(async { Ok(()) }),
+            }
+        };
+        match self.attempt(&mut one, &call).await {
+            Attempts::Done => Outcome::Done,
+            Attempts::Stopped => Outcome::Abandoned,
+            Attempts::Failed(error) => self.dead_letter(&one[0], &error).await,
+        }
+    }
+
+    /// Runs the batch handler, retrying with backoff; when retries run out (or at once on a
+    /// [`Permanent`] error) each message is handled alone, so only what fails alone is
+    /// dead-lettered.
+    async fn process_batch(
+        &self,
+        handler: &Arc<dyn BatchHandler>,
+        mut batch: Vec<Received>,
+    ) -> Outcome {
+        for _ in &batch {
+            self.count(|c| &c.consumed);
+        }
+        let call = |batch: &[Received]| handler.handle(batch.to_vec());
+        let error = match self.attempt(&mut batch, &call).await {
+            Attempts::Done => return Outcome::Done,
+            Attempts::Stopped => return Outcome::Abandoned,
+            Attempts::Failed(error) => error,
+        };
+        if let [message] = batch.as_slice() {
+            return self.dead_letter(message, &error).await;
+        }
+        gochat_clog::warn!(
+            self.log,
+            group = self.group,
+            size = batch.len(),
+            error = %error,
+            "a batch failed; handling its messages one by one"
+        );
+        for message in batch {
+            let mut one = [message];
+            let outcome = match self.attempt(&mut one, &call).await {
+                Attempts::Done => Outcome::Done,
+                Attempts::Stopped => Outcome::Abandoned,
+                Attempts::Failed(error) => self.dead_letter(&one[0], &error).await,
+            };
+            if let Outcome::Abandoned = outcome {
+                return outcome;
+            }
+        }
+        Outcome::Done
+    }
+
+    /// Calls the handler on `batch` (never empty; one message for a per-message handler)
+    /// until it succeeds, retrying with backoff `max_retries` times. A panic counts as an
+    /// error.
+    async fn attempt(&self, batch: &mut [Received], call: &Call<'_>) -> Attempts {
+        let Some(first) = batch.first() else {
+            return Attempts::Done;
+        };
+        let (topic, partition, offset) = (first.topic.clone(), first.partition, first.offset);
+        let span = trace::handler_span(&self.log, first);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            message.attempt = attempt;
+            for message in batch.iter_mut() {
+                message.attempt = attempt;
+            }
             let handled = self
                 .log
-                .bind(AssertUnwindSafe(self.handler.handle(message.clone())).catch_unwind())
+                .bind(AssertUnwindSafe(call(batch)).catch_unwind())
                 .instrument(span.clone())
                 .await;
             let error: HandlerError = match handled {
-                Ok(Ok(())) => return Outcome::Done,
+                Ok(Ok(())) => return Attempts::Done,
                 Ok(Err(error)) => error,
                 Err(panic) => panic_text(panic.as_ref()).into(),
             };
-            if !error.is::<Permanent>() && attempt <= self.config.max_retries {
-                self.count(|c| &c.retried);
-                gochat_clog::warn!(
-                    self.log,
-                    topic = message.topic,
-                    partition = message.partition,
-                    offset = message.offset,
-                    attempt,
-                    error = %error,
-                    "handler failed; retrying"
-                );
-                let pause = self.config.backoff(attempt);
-                if self.stop.run_until_cancelled(sleep(pause)).await.is_none() {
-                    return Outcome::Abandoned;
-                }
-                continue;
+            if error.is::<Permanent>() || attempt > self.config.max_retries {
+                return Attempts::Failed(error);
             }
-            return self.dead_letter(&message, &error).await;
+            self.count(|c| &c.retried);
+            gochat_clog::warn!(
+                self.log,
+                topic = topic,
+                partition = partition,
+                offset = offset,
+                size = batch.len(),
+                attempt,
+                error = %error,
+                "handler failed; retrying"
+            );
+            let pause = self.config.backoff(attempt);
+            if self.stop.run_until_cancelled(sleep(pause)).await.is_none() {
+                return Attempts::Stopped;
+            }
         }
     }
 
@@ -501,6 +657,22 @@ mod tests {
 
     fn offsets(ready: &[Received]) -> Vec<i64> {
         ready.iter().map(|m| m.offset).collect()
+    }
+
+    #[test]
+    fn a_batch_is_what_waits_up_to_the_limit() {
+        let (tx, mut queue) = mpsc::channel(16);
+        for offset in 0..7 {
+            tx.try_send(received(offset, None)).unwrap();
+        }
+        let next = |queue: &mut mpsc::Receiver<Received>| {
+            let first = queue.try_recv().unwrap();
+            offsets(&take_batch(first, queue, 4))
+        };
+        assert_eq!(next(&mut queue), [0, 1, 2, 3], "the limit");
+        assert_eq!(next(&mut queue), [4, 5, 6], "what waited, in order");
+        tx.try_send(received(7, None)).unwrap();
+        assert_eq!(next(&mut queue), [7], "nothing waits: a batch of one");
     }
 
     #[test]

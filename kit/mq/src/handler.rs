@@ -1,4 +1,5 @@
-//! What a consumer runs per message: any `async fn(Received) -> Result<(), E>`.
+//! What a consumer runs per message — any `async fn(Received) -> Result<(), E>` — or per batch
+//! of a partition's messages — any `async fn(Vec<Received>) -> Result<(), E>`.
 
 use std::{error::Error as StdError, fmt, future::Future};
 
@@ -29,6 +30,42 @@ where
 {
     fn handle(&self, message: Received) -> BoxFuture<'static, Result<(), HandlerError>> {
         let handled = self(message);
+        Box::pin(async move { handled.await.map_err(Into::into) })
+    }
+}
+
+/// Handles a batch: messages of one partition, in offset order, as many as were waiting when
+/// the previous batch of that partition finished (at most `max_batch`). Implemented for every
+/// `Fn(Vec<Received>) -> impl Future<Output = Result<(), E>>` with `E: Into<HandlerError>`.
+///
+/// `Ok` commits the whole batch. `Err` retries the whole batch with backoff; when retries run
+/// out, or at once for a [`Permanent`] error, each of its messages is handled again alone (a
+/// batch of one, with its own retries), so that one bad message is dead-lettered and the
+/// others are not. A handler must therefore take a message it has seen again — as it must
+/// anyway under at-least-once delivery.
+///
+/// ```
+/// use gochat_mq::{HandlerError, Received};
+///
+/// async fn handle(batch: Vec<Received>) -> Result<(), HandlerError> {
+///     // One round trip for the batch (one insert, one multi-get) instead of one per message.
+///     let _values: Vec<&[u8]> = batch.iter().map(|m| m.value.as_ref()).collect();
+///     Ok(())
+/// }
+/// ```
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Handles `batch` (never empty).
+    fn handle(&self, batch: Vec<Received>) -> BoxFuture<'static, Result<(), HandlerError>>;
+}
+
+impl<F, Fut, E> BatchHandler for F
+where
+    F: Fn(Vec<Received>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<HandlerError>,
+{
+    fn handle(&self, batch: Vec<Received>) -> BoxFuture<'static, Result<(), HandlerError>> {
+        let handled = self(batch);
         Box::pin(async move { handled.await.map_err(Into::into) })
     }
 }

@@ -35,7 +35,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, Subscription};
 pub use error::Error;
-pub use handler::{Handler, HandlerError, Permanent, dead_letter};
+pub use handler::{BatchHandler, Handler, HandlerError, Permanent, dead_letter};
 pub use message::{Delivery, Headers, Message, Received, TopicPartition};
 pub use producer::{Pending, Producer};
 pub use stats::Stats;

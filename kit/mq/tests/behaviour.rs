@@ -261,6 +261,44 @@ async fn unfinished_messages_go_to_another_member(cluster: Cluster, fx: Fixture)
     member_b.shutdown().await;
 }
 
+/// Asserts that `group` committed all of `topic`: a new member's first message is a marker
+/// sent now.
+async fn resumes_after_everything(
+    mq: &Mq,
+    group: &str,
+    topic: &str,
+    config: Option<gochat_mq::ConsumerConfig>,
+) {
+    mq.producer()
+        .send(Message::new(topic, "marker").key("marker"))
+        .await
+        .unwrap();
+    let (again, mut rx) = collect_with(mq, group, topic, config).await;
+    let first = take(&mut rx, 1).await;
+    assert_eq!(
+        first[0].value_str(),
+        Some("marker"),
+        "a handled message was delivered again"
+    );
+    again.shutdown().await;
+}
+
+/// The first `n` dead letters of `topic`, read by a group of their own.
+async fn dead_letters(
+    mq: &Mq,
+    fx: &Fixture,
+    topic: &str,
+    n: usize,
+) -> (gochat_mq::Subscription, Vec<Received>) {
+    let (letters, mut letters_rx) = collector();
+    let reader = mq
+        .consumer(&fx.name("dlq-reader"))
+        .subscribe(&[&format!("{topic}.dlq")], letters)
+        .await
+        .unwrap();
+    (reader, take(&mut letters_rx, n).await)
+}
+
 async fn failing_handler_is_retried_then_dead_lettered(cluster: Cluster, fx: Fixture) {
     let (mq, topic) = cluster.with_topic(&fx, "payments", 1).await;
     let group = fx.name("group");
@@ -315,14 +353,7 @@ async fn failing_handler_is_retried_then_dead_lettered(cluster: Cluster, fx: Fix
         "one attempt and two retries"
     );
 
-    let (letters, mut letters_rx) = collector();
-    let dlq = format!("{topic}.dlq");
-    let reader = mq
-        .consumer(&fx.name("dlq-reader"))
-        .subscribe(&[&dlq], letters)
-        .await
-        .unwrap();
-    let dead = take(&mut letters_rx, 3).await;
+    let (reader, dead) = dead_letters(&mq, &fx, &topic, 3).await;
     let by_value: BTreeMap<&str, &Received> =
         dead.iter().map(|m| (m.value_str().unwrap(), m)).collect();
     assert_eq!(
@@ -358,14 +389,7 @@ async fn failing_handler_is_retried_then_dead_lettered(cluster: Cluster, fx: Fix
     reader.shutdown().await;
 
     // Everything, dead letters included, was committed: the group resumes after it.
-    mq.producer()
-        .send(Message::new(topic.as_str(), "marker").key("card"))
-        .await
-        .unwrap();
-    let (again, mut rx) = collect(&mq, &group, &topic).await;
-    let first = take(&mut rx, 1).await;
-    assert_eq!(first[0].value_str(), Some("marker"));
-    again.shutdown().await;
+    resumes_after_everything(&mq, &group, &topic, None).await;
 }
 
 async fn two_groups_each_get_every_message(cluster: Cluster, fx: Fixture) {
@@ -658,6 +682,162 @@ async fn lag_counts_what_is_not_committed(cluster: Cluster, fx: Fixture) {
     subscription.shutdown().await;
 }
 
+/// A batch handler: a partition's messages in offset order, at most `max_batch` at a time,
+/// each once; the batch committed after the handler, so a new member resumes after it.
+async fn batches_keep_partition_order_and_commit_after(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "batched", 2).await;
+    let group = fx.name("group");
+    let producer = mq.producer();
+    let pending: Vec<_> = (0..300)
+        .map(|i| {
+            let message = Message::new(topic.as_str(), format!("m{i}")).key(format!("k{}", i % 7));
+            producer.send_nowait(message).unwrap()
+        })
+        .collect();
+    futures_util::future::try_join_all(pending).await.unwrap();
+    let mut config = cluster.config.consumer.clone();
+    config.max_batch = 32;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Received>>();
+    let handler = move |batch: Vec<Received>| {
+        std::future::ready(
+            tx.send(batch)
+                .map_err(|e| HandlerError::from(e.to_string())),
+        )
+    };
+    let subscription = mq
+        .consumer(&group)
+        .config(config.clone())
+        .subscribe_batch(&[&topic], handler)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    while seen.len() < 300 {
+        let batch = timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("received {} of 300 messages", seen.len()))
+            .unwrap();
+        assert!(
+            (1..=32).contains(&batch.len()),
+            "a batch of {}",
+            batch.len()
+        );
+        let partition = batch[0].partition;
+        for message in &batch {
+            assert_eq!(message.partition, partition, "a batch mixes partitions");
+            let previous = last.insert(partition, message.offset).unwrap_or(-1);
+            assert!(
+                message.offset > previous,
+                "partition {partition}: offset {} after {previous}",
+                message.offset
+            );
+            assert_eq!(message.attempt, 1);
+        }
+        seen.extend(batch);
+    }
+    assert_eq!(values(&seen).len(), 300, "each message once");
+    until("the subscription counted 300", || {
+        subscription.stats().consumed == 300
+    })
+    .await;
+    subscription.shutdown().await;
+
+    resumes_after_everything(&mq, &group, &topic, Some(config)).await;
+}
+
+/// A failing batch is retried whole, then message by message: only the bad messages are
+/// dead-lettered (a retryable one after its retries, a permanent one at once), the others
+/// are handled, in order, and everything is committed.
+async fn a_failing_batch_dead_letters_only_its_bad_messages(cluster: Cluster, fx: Fixture) {
+    let (mq, topic) = cluster.with_topic(&fx, "batch-failures", 1).await;
+    let group = fx.name("group");
+    let sent = [
+        "ok0",
+        "ok1",
+        "poison",
+        "ok2",
+        "malformed",
+        "ok3",
+        "panic",
+        "ok4",
+    ];
+    let producer = mq.producer();
+    for value in sent {
+        producer
+            .send(Message::new(topic.as_str(), value).key("one"))
+            .await
+            .unwrap();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
+    let handler = move |batch: Vec<Received>| {
+        let tx = tx.clone();
+        async move {
+            let has = |value: &str| batch.iter().any(|m| m.value_str() == Some(value));
+            if has("panic") {
+                panic!("handler bug");
+            }
+            if has("malformed") {
+                return Err(Permanent("not JSON".into()).into());
+            }
+            if has("poison") {
+                return Err(HandlerError::from("cannot charge card 4242"));
+            }
+            for message in batch {
+                tx.send(message)
+                    .map_err(|e| HandlerError::from(e.to_string()))?;
+            }
+            Ok::<(), HandlerError>(())
+        }
+    };
+    let mut config = cluster.config.consumer.clone();
+    config.max_retries = 1;
+    let subscription = mq
+        .consumer(&group)
+        .config(config)
+        .subscribe_batch(&[&topic], handler)
+        .await
+        .unwrap();
+    let handled = take(&mut rx, 5).await;
+    assert_eq!(
+        handled
+            .iter()
+            .map(|m| m.value_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["ok0", "ok1", "ok2", "ok3", "ok4"],
+        "every good message once, in order"
+    );
+
+    let (reader, dead) = dead_letters(&mq, &fx, &topic, 3).await;
+    let by_value: BTreeMap<&str, &Received> =
+        dead.iter().map(|m| (m.value_str().unwrap(), m)).collect();
+    assert_eq!(
+        by_value.keys().copied().collect::<Vec<_>>(),
+        ["malformed", "panic", "poison"],
+        "only the bad messages are dead-lettered"
+    );
+    let attempts = |value: &str| {
+        by_value[value]
+            .headers
+            .get_str(dead_letter::ATTEMPTS)
+            .unwrap()
+    };
+    assert_eq!(attempts("poison"), "2", "alone: one attempt and one retry");
+    assert_eq!(attempts("malformed"), "1", "permanent: no retry alone");
+    assert_eq!(
+        by_value["poison"].headers.get_str(dead_letter::OFFSET),
+        Some("2")
+    );
+    until("the subscription counted 3 dead letters", || {
+        subscription.stats().dead_lettered == 3
+    })
+    .await;
+    subscription.shutdown().await;
+    reader.shutdown().await;
+
+    // Everything, dead letters included, was committed.
+    resumes_after_everything(&mq, &group, &topic, None).await;
+}
+
 behaviour_suite! {
     backends: [memory, kafka, redis],
     cases: [
@@ -673,5 +853,7 @@ behaviour_suite! {
         a_full_partition_is_paused_not_dropped,
         a_revoked_partition_commits_what_was_done,
         lag_counts_what_is_not_committed,
+        batches_keep_partition_order_and_commit_after,
+        a_failing_batch_dead_letters_only_its_bad_messages,
     ],
 }

@@ -63,6 +63,29 @@ impl Batcher {
     }
 }
 
+impl Batcher {
+    /// Stores `messages` in their order (seqs of one conversation rise in it), with the
+    /// others waiting now: an answer per message, in order.
+    pub(crate) async fn store_many(&self, messages: Vec<Message>) -> Vec<Result<Stored, Status>> {
+        let mut answers = Vec::with_capacity(messages.len());
+        for message in messages {
+            let (reply, answer) = oneshot::channel();
+            let queued = self.queue.send((message, reply)).await.is_ok();
+            answers.push(queued.then_some(answer));
+        }
+        let mut stored = Vec::with_capacity(answers.len());
+        for answer in answers {
+            stored.push(match answer {
+                Some(answer) => answer
+                    .await
+                    .unwrap_or_else(|_| Err(Status::unavailable("im-logic is shutting down"))),
+                None => Err(Status::unavailable("im-logic is shutting down")),
+            });
+        }
+        stored
+    }
+}
+
 /// One repository call for `messages`: an answer per message, in order.
 async fn store_all(repo: &RepoHandle, messages: Vec<Message>) -> Result<Vec<Stored>, Status> {
     let sent = messages.len();

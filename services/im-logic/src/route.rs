@@ -187,13 +187,16 @@ impl Router {
                 None => offline.push(user),
             }
         }
-        let sends = by_gateway.into_iter().map(|(gateway, user_ids)| {
-            let down = Downstream {
-                user_ids,
-                frame: Some(frame.clone()),
-            };
-            (self.topics.downstream(&gateway), down.encode_to_vec())
-        });
+        let sends = by_gateway
+            .into_iter()
+            .map(|(gateway, user_ids)| {
+                let down = Downstream {
+                    user_ids,
+                    frame: Some(frame.clone()),
+                };
+                (self.topics.downstream(&gateway), down.encode_to_vec())
+            })
+            .collect();
         self.publish_all(sends, key).await?;
         Ok(offline)
     }
@@ -260,22 +263,32 @@ impl Router {
         let payload = down.encode_to_vec();
         let sends = gateways
             .iter()
-            .map(|gateway| (self.topics.downstream(gateway), payload.clone()));
+            .map(|gateway| (self.topics.downstream(gateway), payload.clone()))
+            .collect();
         self.publish_all(sends, key).await
     }
 
     /// Publishes each `(topic, payload)`, keyed by `key`: all are enqueued before the first
     /// is awaited, so they travel together.
-    async fn publish_all(
-        &self,
-        sends: impl IntoIterator<Item = (String, Vec<u8>)>,
-        key: &str,
-    ) -> Result<(), Error> {
+    async fn publish_all(&self, sends: Vec<(String, Vec<u8>)>, key: &str) -> Result<(), Error> {
+        let keyed = sends
+            .into_iter()
+            .map(|(topic, payload)| (topic, key.to_owned(), payload))
+            .collect();
+        self.publish_many(keyed).await
+    }
+
+    /// Publishes each `(topic, key, payload)`: all are enqueued before the first is awaited,
+    /// so they travel together; sends of one key keep their order.
+    ///
+    /// # Errors
+    /// The bus failing.
+    pub async fn publish_many(&self, sends: Vec<(String, String, Vec<u8>)>) -> Result<(), Error> {
         let producer = self.mq.producer();
         let pending = sends
             .into_iter()
-            .map(|(topic, payload)| {
-                producer.send_nowait(MqMessage::new(topic, payload).key(key.to_owned()))
+            .map(|(topic, key, payload)| {
+                producer.send_nowait(MqMessage::new(topic, payload).key(key))
             })
             .collect::<Result<Vec<_>, _>>()?;
         for sent in pending {

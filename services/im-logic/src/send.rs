@@ -1,7 +1,9 @@
 //! Sending a message: membership → store (group commit; the repository gives the seq and
 //! finds a resend of the client_msg_id) → ack → route. Nothing is acked before it is stored; a
-//! resend gets the first ack and is not routed again.
+//! resend gets the first ack and is not routed again. A batch of sends (the WebSocket path) is
+//! checked concurrently and stored in its order, in one pass through the group commit.
 
+use futures_util::future::join_all;
 use gochat_proto::{
     common::{Conversation, ConversationType, Message},
     logic::{Ack, SendMessageRequest},
@@ -14,6 +16,12 @@ use crate::{Error, Logic, batch::Stored};
 /// The message types clients may send.
 const TYPES: [&str; 4] = ["text", "image", "file", "system"];
 
+/// A send that passed every check: its conversation and the message to store (seq 0).
+struct Prepared {
+    conversation: Conversation,
+    draft: Message,
+}
+
 impl Logic {
     /// Stores and routes one message; the ack, once stored.
     ///
@@ -21,6 +29,88 @@ impl Logic {
     /// [`Error::InvalidArgument`] for a bad message; [`Error::Forbidden`] for a non-member;
     /// the repository failing (routing failures are logged: the message is stored).
     pub async fn send(&self, req: SendMessageRequest) -> Result<Ack, Error> {
+        let Prepared {
+            conversation,
+            draft,
+        } = self.prepare(req).await?;
+        let stored = self.batcher.store(draft).await?;
+        Ok(self.answer(&conversation, stored).await)
+    }
+
+    /// Sends a batch: each checked on its own, all at once; those that passed stored in the
+    /// batch's order (so one conversation's messages get their seqs in the order sent) in one
+    /// pass through the group commit; then routed together. An answer per send, in order.
+    ///
+    /// # Errors
+    /// A check failing for a reason that may pass later (a backend away): nothing of the batch
+    /// was stored, so trying the whole batch again keeps its order.
+    pub(crate) async fn send_batch(
+        &self,
+        reqs: Vec<SendMessageRequest>,
+    ) -> Result<Vec<Result<Ack, Error>>, Error> {
+        let prepared = join_all(reqs.into_iter().map(|req| self.prepare(req))).await;
+        let mut conversations = Vec::with_capacity(prepared.len());
+        let mut drafts = Vec::with_capacity(prepared.len());
+        let mut refused = Vec::with_capacity(prepared.len());
+        for outcome in prepared {
+            match outcome {
+                Ok(Prepared {
+                    conversation,
+                    draft,
+                }) => {
+                    conversations.push(conversation);
+                    drafts.push(draft);
+                    refused.push(None);
+                }
+                Err(e) if e.is_temporary() => return Err(e),
+                Err(e) => refused.push(Some(e)),
+            }
+        }
+        let stored = self.batcher.store_many(drafts).await;
+        let answered = join_all(conversations.iter().zip(stored).map(
+            |(conversation, stored)| async move {
+                Ok::<_, Error>(self.answer(conversation, stored?).await)
+            },
+        ))
+        .await;
+        let mut answered = answered.into_iter();
+        Ok(refused
+            .into_iter()
+            .map(|refusal| match refusal {
+                Some(e) => Err(e),
+                None => answered.next().unwrap_or_else(|| {
+                    Err(Error::Internal(
+                        "a send of the batch got no answer".to_owned(),
+                    ))
+                }),
+            })
+            .collect())
+    }
+
+    /// The ack of a stored message; routes it unless it is a resend.
+    async fn answer(&self, conversation: &Conversation, stored: Stored) -> Ack {
+        let Stored { message, resent } = stored;
+        let ack = Ack {
+            client_msg_id: message.client_msg_id.clone(),
+            message_id: message.message_id.clone(),
+            conversation_id: message.conversation_id.clone(),
+            seq: message.seq,
+            created_at_ms: message.created_at_ms,
+        };
+        // A resend is answered with its ack only: routing it again would let one stored
+        // message reach every socket as often as it is resent.
+        if resent {
+            return ack;
+        }
+        // Stored: the ack stands whatever routing does; receivers pull what they missed.
+        if let Err(e) = self.route(conversation, &message).await {
+            gochat_clog::warn!(self.deps.log, error = %e, conversation = %conversation.id, "routing a stored message failed");
+        }
+        ack
+    }
+
+    /// Every check of a send (rate limits, fields, membership): what to store.
+    async fn prepare(&self, req: SendMessageRequest) -> Result<Prepared, Error> {
         let user = req.user_id.trim();
         if user.is_empty() {
             return Err(Error::Unauthorized("no user".to_owned()));
@@ -70,24 +160,10 @@ impl Logic {
             client_msg_id: req.client_msg_id,
             created_at_ms: gochat_proto::now_ms(),
         };
-        let Stored { message, resent } = self.batcher.store(draft).await?;
-        let ack = Ack {
-            client_msg_id: message.client_msg_id.clone(),
-            message_id: message.message_id.clone(),
-            conversation_id: message.conversation_id.clone(),
-            seq: message.seq,
-            created_at_ms: message.created_at_ms,
-        };
-        // A resend is answered with its ack only: routing it again would let one stored
-        // message reach every socket as often as it is resent.
-        if resent {
-            return Ok(ack);
-        }
-        // Stored: the ack stands whatever routing does; receivers pull what they missed.
-        if let Err(e) = self.route(&conversation, &message).await {
-            gochat_clog::warn!(self.deps.log, error = %e, conversation = %conversation.id, "routing a stored message failed");
-        }
-        Ok(ack)
+        Ok(Prepared {
+            conversation,
+            draft,
+        })
     }
 
     async fn conversation_for(&self, req: &SendMessageRequest) -> Result<Conversation, Error> {

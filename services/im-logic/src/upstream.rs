@@ -23,70 +23,96 @@ pub const TOPIC_PARTITIONS: u32 = 32;
 pub const UPSTREAM_GROUP: &str = "im-logic";
 
 impl Logic {
-    /// Consumes the upstream topic ([`UPSTREAM_TOPIC`] under the configured prefix) until the subscription is shut down. A backend outage is
-    /// retried by the consumer (then dead-lettered); a refused message is answered with an
-    /// error frame.
+    /// Consumes the upstream topic ([`UPSTREAM_TOPIC`] under the configured prefix) until the
+    /// subscription is shut down, a partition's waiting frames at a time: their sends checked
+    /// together, stored in one pass in their order, their answers published together. A
+    /// backend outage is retried by the consumer (then dead-lettered); a refused message is
+    /// answered with an error frame.
     ///
     /// # Errors
     /// The bus failing to subscribe.
     pub async fn consume_upstream(&self) -> Result<Subscription, Error> {
         let logic = self.clone();
-        let handler = move |message: Received| {
+        let handler = move |batch: Vec<Received>| {
             let logic = logic.clone();
-            async move { logic.handle_upstream(&message).await }
+            async move { logic.handle_upstream(batch).await }
         };
         Ok(self
             .deps
             .mq
             .consumer(&self.router.topics().group(UPSTREAM_GROUP))
-            .subscribe(&[self.router.topics().upstream().as_str()], handler)
+            .subscribe_batch(&[self.router.topics().upstream().as_str()], handler)
             .await?)
     }
 
-    async fn handle_upstream(&self, message: &Received) -> Result<(), HandlerError> {
-        let upstream = Upstream::decode(message.value.as_ref())
-            .map_err(|e| Permanent(format!("not an Upstream frame: {e}").into()))?;
-        let send = upstream
-            .send
-            .ok_or_else(|| Permanent("an Upstream frame without a message".into()))?;
-        let (gateway, sender, client_msg_id) = (
-            send.gateway_id.clone(),
-            send.user_id.clone(),
-            send.client_msg_id.clone(),
-        );
-        let connection_id = upstream.connection_id;
-        let frame = match self.send(send).await {
-            Ok(ack) => downstream::Frame::Ack(AckFrame {
-                connection_id,
-                ack: Some(ack),
-            }),
-            Err(e) if e.is_temporary() => return Err(e.to_string().into()),
-            Err(e) => {
-                if e.code() == 1004 {
-                    gochat_clog::error!(self.deps.log, error = %e, "a send failed");
-                }
-                downstream::Frame::Error(ErrorFrame {
-                    connection_id,
-                    code: e.code(),
-                    message: e.public_message(),
-                    client_msg_id,
-                })
-            }
-        };
-        if gateway.is_empty() {
-            return Ok(());
+    async fn handle_upstream(&self, batch: Vec<Received>) -> Result<(), HandlerError> {
+        let mut sends = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for message in &batch {
+            let upstream = Upstream::decode(message.value.as_ref())
+                .map_err(|e| Permanent(format!("not an Upstream frame: {e}").into()))?;
+            let send = upstream
+                .send
+                .ok_or_else(|| Permanent("an Upstream frame without a message".into()))?;
+            replies.push((
+                upstream.connection_id,
+                send.gateway_id.clone(),
+                send.user_id.clone(),
+                send.client_msg_id.clone(),
+            ));
+            sends.push(send);
         }
-        let answer = Downstream {
-            user_ids: vec![sender.clone()],
-            frame: Some(frame),
-        };
-        self.router
-            .publish(
-                &self.router.topics().downstream(&gateway),
-                &sender,
-                answer.encode_to_vec(),
-            )
+        let results = self
+            .send_batch(sends)
             .await
-            .map_err(|e| HandlerError::from(e.to_string()))
+            .map_err(|e| HandlerError::from(e.to_string()))?;
+        let mut temporary = None;
+        let mut answers = Vec::with_capacity(results.len());
+        for ((connection_id, gateway, sender, client_msg_id), result) in
+            replies.into_iter().zip(results)
+        {
+            let frame = match result {
+                Ok(ack) => downstream::Frame::Ack(AckFrame {
+                    connection_id,
+                    ack: Some(ack),
+                }),
+                // Not stored: the batch is tried again (what was stored comes back as resent).
+                Err(e) if e.is_temporary() => {
+                    temporary = Some(e);
+                    continue;
+                }
+                Err(e) => {
+                    if e.code() == 1004 {
+                        gochat_clog::error!(self.deps.log, error = %e, "a send failed");
+                    }
+                    downstream::Frame::Error(ErrorFrame {
+                        connection_id,
+                        code: e.code(),
+                        message: e.public_message(),
+                        client_msg_id,
+                    })
+                }
+            };
+            if gateway.is_empty() {
+                continue;
+            }
+            let answer = Downstream {
+                user_ids: vec![sender.clone()],
+                frame: Some(frame),
+            };
+            answers.push((
+                self.router.topics().downstream(&gateway),
+                sender,
+                answer.encode_to_vec(),
+            ));
+        }
+        self.router
+            .publish_many(answers)
+            .await
+            .map_err(|e| HandlerError::from(e.to_string()))?;
+        match temporary {
+            Some(e) => Err(e.to_string().into()),
+            None => Ok(()),
+        }
     }
 }
