@@ -15,10 +15,22 @@ use crate::{
 };
 
 impl Gateway {
-    /// Delivers one downstream message.
+    /// Delivers one downstream message: its frame, then those it carries in `more`.
     pub(crate) fn deliver(&self, message: &Received) -> Result<(), HandlerError> {
-        let downstream = Downstream::decode(message.value.as_ref())
+        let mut downstream = Downstream::decode(message.value.as_ref())
             .map_err(|e| Permanent(format!("not a Downstream message: {e}").into()))?;
+        let more = std::mem::take(&mut downstream.more);
+        if downstream.frame.is_none() && more.is_empty() {
+            return Err(Permanent("a Downstream message without a frame".into()).into());
+        }
+        for one in std::iter::once(downstream).chain(more) {
+            self.push(one);
+        }
+        Ok(())
+    }
+
+    /// Pushes one delivery's frame to the connections it names.
+    fn push(&self, downstream: Downstream) {
         let registry = &self.inner.registry;
         let text = |frame: ServerFrame| Utf8Bytes::from(frame.text());
         match downstream.frame {
@@ -73,8 +85,7 @@ impl Gateway {
                     }
                 }
             }
-            None => return Err(Permanent("a Downstream message without a frame".into()).into()),
+            None => {}
         }
-        Ok(())
     }
 }

@@ -2,7 +2,9 @@
 //! are connected to (one mq message per gateway); large groups and the world channel to
 //! im-task; members with no connection to the push provider (through im-task).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::future::try_join_all;
 
 use gochat_mq::Message as MqMessage;
 use gochat_proto::{
@@ -99,6 +101,50 @@ impl Logic {
         self.router.deliver(users, message).await
     }
 
+    /// Routes a batch's stored messages: large groups and the world channel to im-task as
+    /// [`Logic::route`] does; the others' deliveries in one record per gateway, keyed by `key`
+    /// (the batch's upstream key, so the record shares its conversations' downstream
+    /// partition), after one member list per conversation and one presence read for all.
+    pub(crate) async fn route_batch(
+        &self,
+        stored: &[(&Conversation, &Message)],
+        key: &str,
+    ) -> Result<(), Error> {
+        let mut wanted: Vec<&str> = stored
+            .iter()
+            .filter(|(c, _)| c.r#type != i32::from(ConversationType::World))
+            .map(|(c, _)| c.id.as_str())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let lists = try_join_all(wanted.iter().map(|id| {
+            self.deps
+                .repo
+                .list_members(Request::new(ListMembersRequest {
+                    conversation_id: (*id).to_owned(),
+                }))
+        }))
+        .await?;
+        let members: HashMap<&str, Vec<String>> = wanted
+            .into_iter()
+            .zip(lists)
+            .map(|(id, list)| {
+                let users = list.into_inner().members.into_iter().map(|m| m.user_id);
+                (id, users.collect())
+            })
+            .collect();
+        let mut direct = Vec::with_capacity(stored.len());
+        for (conversation, message) in stored {
+            match members.get(conversation.id.as_str()) {
+                Some(users) if users.len() <= self.config.small_group_limit => {
+                    direct.push((users.clone(), (*message).clone()));
+                }
+                _ => self.fan_out_later(message).await?,
+            }
+        }
+        self.router.deliver_many(direct, key).await
+    }
+
     async fn fan_out_later(&self, message: &Message) -> Result<(), Error> {
         let job = Task {
             job: Some(task::Job::Fanout(Fanout {
@@ -160,6 +206,50 @@ impl Router {
         Ok(())
     }
 
+    /// Sends each message to every gateway its users are connected to: one mq message per
+    /// gateway for all of them (keyed by `key`), the users of each found in one presence read;
+    /// users connected nowhere are handed to the push provider through im-task.
+    ///
+    /// # Errors
+    /// The cache or the bus failing.
+    pub async fn deliver_many(
+        &self,
+        deliveries: Vec<(Vec<String>, Message)>,
+        key: &str,
+    ) -> Result<(), Error> {
+        let mut everyone: Vec<String> = deliveries.iter().flat_map(|(u, _)| u.clone()).collect();
+        everyone.sort_unstable();
+        everyone.dedup();
+        let online = self.presence(&everyone).await?;
+        let mut by_gateway: BTreeMap<String, Vec<Downstream>> = BTreeMap::new();
+        let mut sends = Vec::new();
+        for (users, message) in deliveries {
+            let (here, offline) = spread(users, &online);
+            for (gateway, user_ids) in here {
+                by_gateway.entry(gateway).or_default().push(Downstream {
+                    user_ids,
+                    frame: Some(downstream::Frame::Message(message.clone())),
+                    more: Vec::new(),
+                });
+            }
+            if !offline.is_empty() {
+                let conversation = message.conversation_id.clone();
+                let job = Task {
+                    job: Some(task::Job::Push(Push {
+                        user_ids: offline,
+                        message: Some(message),
+                    })),
+                };
+                sends.push((self.topics.task(), conversation, job.encode_to_vec()));
+            }
+        }
+        for (gateway, downs) in by_gateway {
+            let record = bundle(downs).encode_to_vec();
+            sends.push((self.topics.downstream(&gateway), key.to_owned(), record));
+        }
+        self.publish_many(sends).await
+    }
+
     /// Sends `frame` to the gateways `users` are connected to (one mq message per gateway,
     /// keyed by `key`); the users connected nowhere.
     ///
@@ -172,27 +262,14 @@ impl Router {
         key: &str,
     ) -> Result<Vec<String>, Error> {
         let online = self.presence(&users).await?;
-        let mut by_gateway: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut offline = Vec::new();
-        for user in users {
-            match online.get(&user) {
-                Some(gateways) => {
-                    for gateway in gateways {
-                        by_gateway
-                            .entry(gateway.clone())
-                            .or_default()
-                            .push(user.clone());
-                    }
-                }
-                None => offline.push(user),
-            }
-        }
+        let (by_gateway, offline) = spread(users, &online);
         let sends = by_gateway
             .into_iter()
             .map(|(gateway, user_ids)| {
                 let down = Downstream {
                     user_ids,
                     frame: Some(frame.clone()),
+                    more: Vec::new(),
                 };
                 (self.topics.downstream(&gateway), down.encode_to_vec())
             })
@@ -244,6 +321,7 @@ impl Router {
         let down = Downstream {
             user_ids: Vec::new(),
             frame: Some(downstream::Frame::Message(message.clone())),
+            more: Vec::new(),
         };
         self.to_gateways(gateways, &down, &message.conversation_id)
             .await
@@ -307,5 +385,67 @@ impl Router {
             .send(MqMessage::new(topic, payload).key(key.to_owned()))
             .await?;
         Ok(())
+    }
+}
+
+/// `users` by the gateways they are connected to (per `online`), and those connected nowhere.
+fn spread(
+    users: Vec<String>,
+    online: &BTreeMap<String, Vec<String>>,
+) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+    let mut by_gateway: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut offline = Vec::new();
+    for user in users {
+        match online.get(&user) {
+            Some(gateways) => {
+                for gateway in gateways {
+                    by_gateway
+                        .entry(gateway.clone())
+                        .or_default()
+                        .push(user.clone());
+                }
+            }
+            None => offline.push(user),
+        }
+    }
+    (by_gateway, offline)
+}
+
+/// One record carrying `downs` in order: the first, the others in its `more`.
+pub(crate) fn bundle(mut downs: Vec<Downstream>) -> Downstream {
+    let rest = if downs.len() > 1 {
+        downs.split_off(1)
+    } else {
+        Vec::new()
+    };
+    let mut first = downs.pop().unwrap_or_default();
+    first.more = rest;
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(user: &str) -> Downstream {
+        Downstream {
+            user_ids: vec![user.to_owned()],
+            ..Downstream::default()
+        }
+    }
+
+    #[test]
+    fn a_bundle_carries_every_delivery_in_order() {
+        let one = bundle(vec![to("a"), to("b"), to("c")]);
+        let users: Vec<String> = std::iter::once(one.clone())
+            .chain(one.more)
+            .flat_map(|d| d.user_ids)
+            .collect();
+        assert_eq!(users, ["a", "b", "c"]);
+        assert_eq!(
+            bundle(vec![to("a")]),
+            to("a"),
+            "one delivery: the record itself"
+        );
     }
 }

@@ -39,7 +39,8 @@ impl Logic {
 
     /// Sends a batch: each checked on its own, all at once; those that passed stored in the
     /// batch's order (so one conversation's messages get their seqs in the order sent) in one
-    /// pass through the group commit; then routed together. An answer per send, in order.
+    /// pass through the group commit; then routed together ([`Logic::route_batch`], records
+    /// keyed by `key`). An answer per send, in order.
     ///
     /// # Errors
     /// A check failing for a reason that may pass later (a backend away): nothing of the batch
@@ -47,6 +48,7 @@ impl Logic {
     pub(crate) async fn send_batch(
         &self,
         reqs: Vec<SendMessageRequest>,
+        key: &str,
     ) -> Result<Vec<Result<Ack, Error>>, Error> {
         let prepared = join_all(reqs.into_iter().map(|req| self.prepare(req))).await;
         let mut conversations = Vec::with_capacity(prepared.len());
@@ -67,13 +69,25 @@ impl Logic {
             }
         }
         let stored = self.batcher.store_many(drafts).await;
-        let answered = join_all(conversations.iter().zip(stored).map(
-            |(conversation, stored)| async move {
-                Ok::<_, Error>(self.answer(conversation, stored?).await)
-            },
-        ))
-        .await;
-        let mut answered = answered.into_iter();
+        // Routed: what was stored now (a resend was routed when it was stored first).
+        let routed: Vec<(&Conversation, &Message)> = conversations
+            .iter()
+            .zip(&stored)
+            .filter_map(|(conversation, stored)| match stored {
+                Ok(Stored {
+                    message,
+                    resent: false,
+                }) => Some((conversation, message)),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = self.route_batch(&routed, key).await {
+            // Stored: the acks stand whatever routing does; receivers pull what they missed.
+            gochat_clog::warn!(self.deps.log, error = %e, size = routed.len(), "routing a stored batch failed");
+        }
+        let mut answered = stored
+            .into_iter()
+            .map(|stored| stored.map(|s| ack_of(&s.message)).map_err(Error::from));
         Ok(refused
             .into_iter()
             .map(|refusal| match refusal {
@@ -90,13 +104,7 @@ impl Logic {
     /// The ack of a stored message; routes it unless it is a resend.
     async fn answer(&self, conversation: &Conversation, stored: Stored) -> Ack {
         let Stored { message, resent } = stored;
-        let ack = Ack {
-            client_msg_id: message.client_msg_id.clone(),
-            message_id: message.message_id.clone(),
-            conversation_id: message.conversation_id.clone(),
-            seq: message.seq,
-            created_at_ms: message.created_at_ms,
-        };
+        let ack = ack_of(&message);
         // A resend is answered with its ack only: routing it again would let one stored
         // message reach every socket as often as it is resent.
         if resent {
@@ -236,5 +244,16 @@ impl Logic {
             )),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// What the sender is told of its stored message.
+fn ack_of(message: &Message) -> Ack {
+    Ack {
+        client_msg_id: message.client_msg_id.clone(),
+        message_id: message.message_id.clone(),
+        conversation_id: message.conversation_id.clone(),
+        seq: message.seq,
+        created_at_ms: message.created_at_ms,
     }
 }

@@ -2,13 +2,15 @@
 //! handles each like a send and answers the sender's connection through its gateway's topic
 //! with an ack (once stored) or an error frame.
 
+use std::collections::BTreeMap;
+
 use gochat_mq::{HandlerError, Permanent, Received, Subscription};
 use gochat_proto::{
     events::{AckFrame, Downstream, ErrorFrame, Upstream, downstream},
     prost::Message as _,
 };
 
-use crate::{Error, Logic};
+use crate::{Error, Logic, route::bundle};
 
 /// The topic gateways publish client message frames on.
 pub const UPSTREAM_TOPIC: &str = "im-upstream";
@@ -62,12 +64,19 @@ impl Logic {
             ));
             sends.push(send);
         }
+        // Records of the batch go out under its first upstream key: one downstream partition
+        // of each gateway, the one its conversations' other deliveries take.
+        let key = batch
+            .first()
+            .and_then(Received::key_str)
+            .unwrap_or_default()
+            .to_owned();
         let results = self
-            .send_batch(sends)
+            .send_batch(sends, &key)
             .await
             .map_err(|e| HandlerError::from(e.to_string()))?;
         let mut temporary = None;
-        let mut answers = Vec::with_capacity(results.len());
+        let mut answers: BTreeMap<String, Vec<Downstream>> = BTreeMap::new();
         for ((connection_id, gateway, sender, client_msg_id), result) in
             replies.into_iter().zip(results)
         {
@@ -96,18 +105,26 @@ impl Logic {
             if gateway.is_empty() {
                 continue;
             }
-            let answer = Downstream {
-                user_ids: vec![sender.clone()],
+            answers.entry(gateway).or_default().push(Downstream {
+                user_ids: vec![sender],
                 frame: Some(frame),
-            };
-            answers.push((
-                self.router.topics().downstream(&gateway),
-                sender,
-                answer.encode_to_vec(),
-            ));
+                more: Vec::new(),
+            });
         }
+        // One record per gateway carrying all its answers.
+        let records = answers
+            .into_iter()
+            .map(|(gateway, downs)| {
+                let record = bundle(downs).encode_to_vec();
+                (
+                    self.router.topics().downstream(&gateway),
+                    key.clone(),
+                    record,
+                )
+            })
+            .collect();
         self.router
-            .publish_many(answers)
+            .publish_many(records)
             .await
             .map_err(|e| HandlerError::from(e.to_string()))?;
         match temporary {

@@ -579,16 +579,20 @@ async fn websocket_frames_through_im_upstream_get_an_ack_or_an_error_frame(
             .await
             .unwrap()
             .unwrap();
-        let down = Downstream::decode(raw.as_slice()).unwrap();
-        // Deliveries of ann's message to online members may pass by too: keep the answers.
-        match down.frame {
-            Some(downstream::Frame::Ack(ack)) => {
-                answers.push(("ack", ack.connection_id, ack.ack.unwrap().seq));
+        let mut down = Downstream::decode(raw.as_slice()).unwrap();
+        // A record carries a batch's answers to one gateway: the first, the rest in `more`.
+        let more = std::mem::take(&mut down.more);
+        for one in std::iter::once(down).chain(more) {
+            // Deliveries of ann's message to online members may pass by too: keep the answers.
+            match one.frame {
+                Some(downstream::Frame::Ack(ack)) => {
+                    answers.push(("ack", ack.connection_id, ack.ack.unwrap().seq));
+                }
+                Some(downstream::Frame::Error(error)) => {
+                    answers.push(("error", error.connection_id, i64::from(error.code)));
+                }
+                _ => {}
             }
-            Some(downstream::Frame::Error(error)) => {
-                answers.push(("error", error.connection_id, i64::from(error.code)));
-            }
-            _ => {}
         }
     }
     answers.sort();

@@ -128,6 +128,7 @@ impl TaskWorker {
                 let down = Downstream {
                     user_ids: vec![end.user_id.clone()],
                     frame: Some(downstream::Frame::Kick(kick)),
+                    more: Vec::new(),
                 };
                 let gateways = self.gateways().await?;
                 self.router
