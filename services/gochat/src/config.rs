@@ -142,8 +142,9 @@ impl Config {
             ),
         ]);
         let mut mq = gochat_mq::Config::for_env(env);
-        // Sends of different conversations in one partition are handled side by side (each
-        // conversation in order): more sends in flight, bigger group commits.
+        // im-upstream is taken a partition's waiting sends at a time (a batch); the other
+        // consumers handle different conversations of a partition side by side (each
+        // conversation in order).
         mq.consumer.concurrency = 8 * im_logic::TOPIC_PARTITIONS as usize;
         mq.consumer.per_partition = 32;
         Self {
